@@ -1,0 +1,51 @@
+import type { DesiredNode } from '../spec/desired-state.js';
+import type { ObservedNode } from './observed-state.js';
+
+/**
+ * Everything qvd does to a node. Each mutation is idempotent: repeating one
+ * that already took effect is not an error, so a killed apply can simply be
+ * run again.
+ */
+export interface NodeDriver {
+  readonly node: string;
+  /** Read the whole managed state of the node in as few round trips as possible. */
+  observe(scope: ObserveScope): Promise<ObservedNode>;
+
+  /** Define (or redefine), start and autostart a network from its XML. */
+  ensureNetwork(name: string, xml: string): Promise<void>;
+  removeNetwork(name: string): Promise<void>;
+
+  /** Create the directory, define, build, start and autostart a dir pool. */
+  ensurePool(name: string, path: string): Promise<void>;
+  removePool(name: string): Promise<void>;
+
+  /** Upload a local file into a pool as `volume`, verified by sha256 on the node, atomically. */
+  uploadImage(pool: string, volume: string, localPath: string, sha256: string, onProgress?: (sentBytes: number, totalBytes: number) => void): Promise<void>;
+  /** A qcow2 volume; with `backing`, an overlay on that volume of the same pool. */
+  createVolume(pool: string, volume: string, spec: { capacityBytes?: number; backing?: { volume: string; format: string } }): Promise<void>;
+  resizeVolume(pool: string, volume: string, capacityBytes: number): Promise<void>;
+  deleteVolume(pool: string, volume: string): Promise<void>;
+
+  defineDomain(name: string, xml: string): Promise<void>;
+  /** Destroys a running domain first. */
+  undefineDomain(name: string): Promise<void>;
+  startDomain(name: string): Promise<void>;
+  /** Graceful (ACPI) when `graceful`, else immediate destroy. */
+  stopDomain(name: string, graceful: boolean): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/** Names of the objects qvd manages on this node, so observe reads only those. */
+export interface ObserveScope {
+  readonly network: string;
+  readonly pool: string;
+  readonly storageDir: string;
+  /** Domain names start with this prefix. */
+  readonly domainPrefix: string;
+}
+
+/** Makes the driver for a node; one per apply or plan run. */
+export interface DriverFactory {
+  forNode(node: DesiredNode): NodeDriver;
+}

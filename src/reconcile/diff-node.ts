@@ -1,0 +1,251 @@
+import type { DomainConfig, ObservedNetwork, ObservedNode, ObservedVolume } from '../drivers/observed-state.js';
+import type { Diagnostic } from '../spec/diagnostic.js';
+import type { AttributeChange, Change, DomainChange, ImageFileChange, PowerChange, VolumeChange } from './change.js';
+import { DOMAIN_PREFIX } from './naming.js';
+import type { NodeTarget } from './node-target.js';
+import { renderDomainXml } from './render-domain-xml.js';
+
+export interface DiffOptions {
+  /** Delete home disks of VMs that are gone (they are kept by default). */
+  readonly purgeHomes: boolean;
+  /** `qvd destroy`: the network goes too, and the pool when nothing is left in it. */
+  readonly destroy: boolean;
+}
+
+export interface NodeDiff {
+  readonly changes: Change[];
+  readonly diagnostics: Diagnostic[];
+}
+
+const IMAGE_FILE = /^img-.+\.(qcow2|kernel|initrd)$/;
+const VM_VOLUME = /^vm-(.+)-(root|home)\.qcow2$/;
+
+/**
+ * Pure: what must change on one node so that it matches its target. The
+ * order of the result is the order of execution.
+ */
+export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): NodeDiff {
+  const node = t.node.name;
+  const diagnostics: Diagnostic[] = [];
+  const stops: PowerChange[] = [];
+  const domainDeletes: DomainChange[] = [];
+  const volumeDeletes: VolumeChange[] = [];
+  const imageDeletes: ImageFileChange[] = [];
+  const upserts: Change[] = [];
+  const starts: PowerChange[] = [];
+
+  // Network and pool come first: everything else lives in them.
+  const observedNet = o.networks.find((n) => n.name === t.network.name);
+  if (!opts.destroy) {
+    const attrs = observedNet === undefined ? networkAttributes(undefined, t.network) : networkAttributes(observedNet, t.network);
+    if (observedNet === undefined || attrs.length > 0) {
+      upserts.push({
+        kind: 'network',
+        action: observedNet === undefined ? 'create' : 'update',
+        node,
+        name: t.network.name,
+        desired: t.network,
+        attributes: attrs,
+        reason: observedNet === undefined ? 'not on the node' : 'differs from the spec',
+      });
+    }
+    const pool = o.pools.find((p) => p.name === t.pool.name);
+    if (pool === undefined || !pool.active || pool.path !== t.pool.path) {
+      upserts.push({
+        kind: 'pool',
+        action: pool === undefined ? 'create' : 'update',
+        node,
+        name: t.pool.name,
+        path: t.pool.path,
+        attributes: [
+          ...(pool?.path === t.pool.path ? [] : [{ name: 'path', before: pool?.path, after: t.pool.path }]),
+          ...(pool !== undefined && !pool.active ? [{ name: 'active', before: false, after: true }] : []),
+        ],
+        reason: pool === undefined ? 'not on the node' : 'differs from the spec',
+      });
+    }
+  }
+
+  const volumes = new Map(o.volumes.filter((v) => v.pool === t.pool.name).map((v) => [v.name, v]));
+
+  // Image files: uploaded once per node, replaced when their checksum moved.
+  const replacedImages = new Set<string>();
+  const wantedImages = new Set(t.imageFiles.map((f) => f.volume));
+  for (const f of t.imageFiles) {
+    const have = volumes.get(f.volume);
+    const base = { kind: 'image-file' as const, node, pool: t.pool.name, volume: f.volume, image: f.image, source: f.source, ...(f.sha256 === undefined ? {} : { sha256: f.sha256 }) };
+    if (have === undefined) {
+      upserts.push({ ...base, action: 'create', attributes: [{ name: 'sha256', after: f.sha256 }], reason: 'not on the node' });
+    } else if (f.sha256 !== undefined && have.sha256 !== f.sha256) {
+      replacedImages.add(f.volume);
+      upserts.push({
+        ...base,
+        action: 'replace',
+        attributes: [{ name: 'sha256', before: have.sha256 ?? '(unknown)', after: f.sha256, forcesReplacement: true }],
+        reason: have.sha256 === undefined ? 'present without a recorded checksum: uploaded again and verified' : 'image content changed',
+      });
+    }
+  }
+  for (const v of volumes.values()) {
+    if (IMAGE_FILE.test(v.name) && !wantedImages.has(v.name)) {
+      imageDeletes.push({ kind: 'image-file', action: 'delete', node, pool: t.pool.name, volume: v.name, image: v.name, attributes: [], reason: 'no VM on this node uses it' });
+    }
+  }
+
+  // Domains: compare normalised configs; a domain qvd did not make is adopted only when identical.
+  const observedDomains = new Map(o.domains.filter((d) => d.name.startsWith(DOMAIN_PREFIX)).map((d) => [d.name, d]));
+  const wantedDomains = new Set(t.domains.map((d) => d.domain));
+  const restarted = new Set<string>();
+
+  // VM volumes.
+  const wantedVolumes = new Set(t.volumes.map((v) => v.volume));
+  for (const v of t.volumes) {
+    const have = volumes.get(v.volume);
+    const base = { kind: 'volume' as const, node, pool: t.pool.name, volume: v.volume, vm: v.vm, role: v.role, ...(v.capacityBytes === undefined ? {} : { capacityBytes: v.capacityBytes }), ...(v.backing === undefined ? {} : { backing: v.backing }) };
+    if (have === undefined) {
+      upserts.push({ ...base, action: 'create', attributes: volumeAttributes(undefined, v, t.pool.path), reason: 'not on the node' });
+      continue;
+    }
+    if (v.backing !== undefined) {
+      const wantBacking = `${t.pool.path}/${v.backing.volume}`;
+      const imageReplaced = replacedImages.has(v.backing.volume);
+      if (have.backingPath !== wantBacking || have.backingFormat !== v.backing.format || have.format !== 'qcow2' || imageReplaced) {
+        const dom = observedDomains.get(`${DOMAIN_PREFIX}${v.vm}`);
+        if (dom?.power === 'running') {
+          stops.push(power(node, dom.name, v.vm, 'stop', 'its root disk is replaced'));
+          restarted.add(dom.name);
+        }
+        upserts.push({
+          ...base,
+          action: 'replace',
+          attributes: [
+            {
+              name: 'backing',
+              before: have.backingPath === undefined ? '(none)' : `${have.backingPath} (${have.backingFormat ?? '?'})`,
+              after: `${wantBacking} (${v.backing.format})`,
+              forcesReplacement: true,
+            },
+          ],
+          reason: imageReplaced ? 'its image changed: the overlay must be rebuilt on the new one' : 'backing file differs from the spec',
+        });
+      }
+    } else if (v.capacityBytes !== undefined) {
+      if (have.capacityBytes < v.capacityBytes) {
+        upserts.push({ ...base, action: 'update', attributes: [{ name: 'capacity', before: have.capacityBytes, after: v.capacityBytes }], reason: 'home disk grows' });
+      } else if (have.capacityBytes > v.capacityBytes) {
+        diagnostics.push({
+          severity: 'warning',
+          node,
+          summary: `volume ${v.volume} on ${node} is larger (${have.capacityBytes} bytes) than home_size_mb asks (${v.capacityBytes} bytes); qvd never shrinks a home disk`,
+        });
+      }
+    }
+  }
+  for (const v of volumes.values()) {
+    const m = VM_VOLUME.exec(v.name);
+    if (m === null || wantedVolumes.has(v.name)) continue;
+    const role = m[2] === 'home' ? 'home' : 'root';
+    if (role === 'home' && !opts.purgeHomes) continue;
+    volumeDeletes.push({ kind: 'volume', action: 'delete', node, pool: t.pool.name, volume: v.name, vm: m[1] ?? '', role, attributes: [], reason: 'its VM is no longer on this node' });
+  }
+
+  for (const d of t.domains) {
+    const have = observedDomains.get(d.domain);
+    const xml = renderDomainXml(d.domain, d.vm.name, d.config);
+    const base = { kind: 'domain' as const, node, domain: d.domain, vm: d.vm.name, config: d.config, xml };
+    if (have === undefined) {
+      upserts.push({ ...base, action: 'create', attributes: domainAttributes(undefined, d.config), reason: 'not on the node' });
+    } else {
+      const attrs = domainAttributes(have.config, d.config);
+      if (have.managedVm !== d.vm.name) {
+        if (attrs.length > 0) {
+          diagnostics.push({
+            severity: 'error',
+            node,
+            summary: `domain ${d.domain} already exists on ${node} and was not made by qvd for VM "${d.vm.name}"; it differs in ${attrs.map((a) => a.name).join(', ')}`,
+            detail: `Rename or remove that domain on the node (virsh undefine ${d.domain}), or rename the VM in the spec.`,
+          });
+          continue;
+        }
+        upserts.push({ ...base, action: 'update', attributes: [{ name: 'managed by qvd', before: false, after: true }], reason: 'an identical domain exists: adopted' });
+      } else if (attrs.length > 0) {
+        const running = have.power === 'running' && !restarted.has(d.domain);
+        upserts.push({ ...base, action: running ? 'update-restart' : 'update', attributes: attrs, reason: running ? 'definition changed; the running VM uses the new one from its next boot' : 'definition changed' });
+      }
+    }
+    const isRunning = have?.power === 'running' && !restarted.has(d.domain);
+    if (d.vm.power === 'running' && !isRunning) starts.push(power(node, d.domain, d.vm.name, 'start', 'power: running'));
+    if (d.vm.power === 'stopped' && isRunning) stops.push(power(node, d.domain, d.vm.name, 'stop', 'power: stopped'));
+    if (d.vm.power === 'on-demand' && restarted.has(d.domain)) starts.push(power(node, d.domain, d.vm.name, 'start', 'it was running before its root disk was replaced'));
+  }
+  for (const d of observedDomains.values()) {
+    if (wantedDomains.has(d.name) || d.managedVm === undefined) continue;
+    if (d.power === 'running' || d.power === 'paused') stops.push(power(node, d.name, d.managedVm, 'stop', 'before it is deleted'));
+    domainDeletes.push({ kind: 'domain', action: 'delete', node, domain: d.name, vm: d.managedVm, attributes: [], reason: 'its VM is no longer on this node' });
+  }
+
+  const tail: Change[] = [];
+  if (opts.destroy) {
+    if (observedNet !== undefined) tail.push({ kind: 'network', action: 'delete', node, name: observedNet.name, attributes: [], reason: 'destroy' });
+    const pool = o.pools.find((p) => p.name === t.pool.name);
+    const homesLeft = [...volumes.values()].some((v) => VM_VOLUME.exec(v.name)?.[2] === 'home') && !opts.purgeHomes;
+    if (pool !== undefined && !homesLeft) tail.push({ kind: 'pool', action: 'delete', node, name: pool.name, path: pool.path, attributes: [], reason: 'destroy' });
+  }
+  return { changes: [...stops, ...domainDeletes, ...volumeDeletes, ...upserts, ...starts, ...imageDeletes, ...tail], diagnostics };
+}
+
+function power(node: string, domain: string, vm: string, to: 'start' | 'stop', reason: string): PowerChange {
+  return { kind: 'power', action: 'update', node, domain, vm, to, attributes: [{ name: 'power', before: to === 'start' ? 'stopped' : 'running', after: to === 'start' ? 'running' : 'stopped' }], reason };
+}
+
+function networkAttributes(have: ObservedNetwork | undefined, want: ObservedNetwork): AttributeChange[] {
+  const attrs: AttributeChange[] = [];
+  const scalar = (name: string, before: unknown, after: unknown): void => {
+    if (have === undefined || before !== after) attrs.push({ name, ...(have === undefined ? {} : { before }), after });
+  };
+  scalar('bridge', have?.bridge, want.bridge);
+  scalar('address', have?.address, want.address);
+  scalar('prefix', have?.prefix, want.prefix);
+  scalar('dhcp range', have?.dhcpRange === undefined ? undefined : `${have.dhcpRange.start}-${have.dhcpRange.end}`, `${want.dhcpRange?.start}-${want.dhcpRange?.end}`);
+  if (have !== undefined) {
+    scalar('active', have.active, true);
+    scalar('autostart', have.autostart, true);
+    scalar('forward', have.forward, false);
+  }
+  const host = (h: ObservedNetwork['hosts'][number]): string => (h.name === undefined ? h.ip : `${h.ip} (${h.name})`);
+  const before = new Map((have?.hosts ?? []).map((h) => [h.mac, host(h)]));
+  const after = new Map(want.hosts.map((h) => [h.mac, host(h)]));
+  for (const [mac, ip] of after) if (before.get(mac) !== ip) attrs.push({ name: `dhcp host ${mac}`, ...(before.has(mac) ? { before: before.get(mac) } : {}), after: ip });
+  for (const [mac, ip] of before) if (!after.has(mac)) attrs.push({ name: `dhcp host ${mac}`, before: ip });
+  return attrs;
+}
+
+function volumeAttributes(have: ObservedVolume | undefined, want: { capacityBytes?: number; backing?: { volume: string; format: string } }, poolPath: string): AttributeChange[] {
+  const attrs: AttributeChange[] = [{ name: 'format', before: have?.format, after: 'qcow2' }];
+  if (want.backing !== undefined) attrs.push({ name: 'backing', after: `${poolPath}/${want.backing.volume} (${want.backing.format})` });
+  if (want.capacityBytes !== undefined) attrs.push({ name: 'capacity', after: want.capacityBytes });
+  return attrs.map((a) => (have === undefined ? { name: a.name, after: a.after } : a));
+}
+
+/** Attribute-wise comparison of two normalised configs; `have` undefined lists every desired value. */
+export function domainAttributes(have: DomainConfig | undefined, want: DomainConfig): AttributeChange[] {
+  const attrs: AttributeChange[] = [];
+  const cmp = (name: string, before: unknown, after: unknown): void => {
+    const b = typeof before === 'object' ? JSON.stringify(before) : before;
+    const a = typeof after === 'object' ? JSON.stringify(after) : after;
+    if (have === undefined) {
+      if (after !== undefined) attrs.push({ name, after: a });
+    } else if (b !== a) attrs.push({ name, before: b, after: a });
+  };
+  cmp('type', have?.type, want.type);
+  cmp('memory_mib', have?.memoryMiB, want.memoryMiB);
+  cmp('vcpus', have?.vcpus, want.vcpus);
+  cmp('disks', have?.disks.map((d) => `${d.target}=${d.pool}/${d.volume}(${d.format})`).join(' '), want.disks.map((d) => `${d.target}=${d.pool}/${d.volume}(${d.format})`).join(' '));
+  cmp('nics', have?.nics.map((n) => `${n.mac}@${n.network}`).join(' '), want.nics.map((n) => `${n.mac}@${n.network}`).join(' '));
+  cmp('kernel', have?.kernel, want.kernel);
+  cmp('initrd', have?.initrd, want.initrd);
+  cmp('cmdline', have?.cmdline, want.cmdline);
+  cmp('serial_log', have?.serialLog, want.serialLog);
+  return attrs;
+}
+

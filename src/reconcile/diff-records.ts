@@ -1,0 +1,80 @@
+import type { DesiredState } from '../spec/desired-state.js';
+import type { ImageRecord, NodeRecord, RecordWrite, StoreSnapshot, UserRecord, VmRecord } from '../state/store.js';
+import { canonicalJson } from './canonical-json.js';
+import type { AttributeChange, RecordChange } from './change.js';
+
+/** The records `serve` works from, as the desired state says they should be. */
+export function desiredRecords(d: DesiredState): { users: UserRecord[]; vms: VmRecord[]; nodes: NodeRecord[]; images: ImageRecord[] } {
+  return {
+    users: d.users.map((u) => ({ key: u.key, login: u.login, tenant: u.tenant, passwordHash: u.passwordHash, blocked: u.blocked, properties: u.properties })),
+    vms: d.vms.map((v) => ({
+      name: v.name,
+      user: v.user,
+      image: v.image,
+      node: v.node,
+      nodePinned: v.nodePinned,
+      ip: v.ip,
+      mac: v.mac,
+      power: v.power,
+      persistent: v.persistent,
+      blocked: v.blocked,
+      properties: v.properties,
+    })),
+    nodes: d.nodes.map((n) => ({ name: n.name, address: n.address, blocked: n.blocked, memoryMb: n.capacity.memoryMb, vcpus: n.capacity.vcpus, maxVms: n.capacity.maxVms })),
+    images: d.images.map((i) => ({ key: i.key, sha256: i.sha256, memoryMb: i.memoryMb, vcpus: i.vcpus, homeSizeMb: i.homeSizeMb, application: i.application })),
+  };
+}
+
+type Kind = RecordWrite['kind'];
+
+/**
+ * Pure: store records to write so that the store matches the spec (`undefined`
+ * for destroy: every record goes).
+ */
+export function diffRecords(d: DesiredState | undefined, s: StoreSnapshot): RecordChange[] {
+  const want = d === undefined ? { users: [], vms: [], nodes: [], images: [] } : desiredRecords(d);
+  return [
+    ...diffKind('node', s.nodes, want.nodes, (r) => r.name),
+    ...diffKind('image', s.images, want.images, (r) => r.key),
+    ...diffKind('user', s.users, want.users, (r) => r.key),
+    ...diffKind('vm', s.vms, want.vms, (r) => r.name),
+  ];
+}
+
+function diffKind<R extends object>(kind: Kind, have: readonly R[], want: readonly R[], key: (r: R) => string): RecordChange[] {
+  const out: RecordChange[] = [];
+  const before = new Map(have.map((r) => [key(r), r]));
+  const wanted = new Set<string>();
+  for (const r of want) {
+    const k = key(r);
+    wanted.add(k);
+    const old = before.get(k);
+    const attributes = recordAttributes(old, r);
+    if (old !== undefined && attributes.length === 0) continue;
+    out.push({
+      kind: 'record',
+      action: old === undefined ? 'create' : 'update',
+      write: { kind, op: 'upsert', record: r } as RecordWrite,
+      attributes,
+      reason: old === undefined ? 'not in the store' : 'differs from the spec',
+    });
+  }
+  for (const [k] of before) {
+    if (!wanted.has(k)) out.push({ kind: 'record', action: 'delete', write: { kind, op: 'delete', key: k } as RecordWrite, attributes: [], reason: 'no longer in the spec' });
+  }
+  return out;
+}
+
+function recordAttributes<R extends object>(old: R | undefined, r: R): AttributeChange[] {
+  const attrs: AttributeChange[] = [];
+  for (const [name, after] of Object.entries(r)) {
+    const before = old === undefined ? undefined : (old as Record<string, unknown>)[name];
+    const a = typeof after === 'object' ? canonicalJson(after) : after;
+    const b = typeof before === 'object' ? canonicalJson(before) : before;
+    if (old !== undefined && a === b) continue;
+    // Hashes are secrets too: show that they change, never their value.
+    const secret = name === 'passwordHash';
+    attrs.push({ name, ...(old === undefined ? {} : { before: secret ? '(sensitive)' : b }), after: secret ? '(sensitive)' : a });
+  }
+  return attrs;
+}
