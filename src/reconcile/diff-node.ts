@@ -10,6 +10,11 @@ export interface DiffOptions {
   readonly purgeHomes: boolean;
   /** `qvd destroy`: the network goes too, and the pool when nothing is left in it. */
   readonly destroy: boolean;
+  /**
+   * VMs of the spec placed on other nodes. One of them running here was
+   * started here by serve (failover): apply leaves it alone while it runs.
+   */
+  readonly placedElsewhere?: ReadonlySet<string>;
 }
 
 export interface NodeDiff {
@@ -67,6 +72,14 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   }
 
   const volumes = new Map(o.volumes.filter((v) => v.pool === t.pool.name).map((v) => [v.name, v]));
+  const visiting = new Set(
+    opts.destroy
+      ? []
+      : o.domains.filter((d) => d.managedVm !== undefined && d.power === 'running' && opts.placedElsewhere?.has(d.managedVm) === true).map((d) => d.managedVm as string),
+  );
+  for (const vm of visiting) {
+    diagnostics.push({ severity: 'warning', node, summary: `VM ${vm} runs on ${node}, away from its placed node (failover by serve); it is left alone until it stops` });
+  }
 
   // Image files: uploaded once per node, replaced when their checksum moved.
   const replacedImages = new Set<string>();
@@ -143,7 +156,7 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   }
   for (const v of volumes.values()) {
     const m = VM_VOLUME.exec(v.name);
-    if (m === null || wantedVolumes.has(v.name)) continue;
+    if (m === null || wantedVolumes.has(v.name) || visiting.has(m[1] ?? '')) continue;
     const role = m[2] === 'home' ? 'home' : 'root';
     if (role === 'home' && !opts.purgeHomes) continue;
     volumeDeletes.push({ kind: 'volume', action: 'delete', node, pool: t.pool.name, volume: v.name, vm: m[1] ?? '', role, attributes: [], reason: 'its VM is no longer on this node' });
@@ -179,7 +192,7 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
     if (d.vm.power === 'on-demand' && restarted.has(d.domain)) starts.push(power(node, d.domain, d.vm.name, 'start', 'it was running before its root disk was replaced'));
   }
   for (const d of observedDomains.values()) {
-    if (wantedDomains.has(d.name) || d.managedVm === undefined) continue;
+    if (wantedDomains.has(d.name) || d.managedVm === undefined || visiting.has(d.managedVm)) continue;
     if (d.power === 'running' || d.power === 'paused') stops.push(power(node, d.name, d.managedVm, 'stop', 'before it is deleted'));
     domainDeletes.push({ kind: 'domain', action: 'delete', node, domain: d.name, vm: d.managedVm, attributes: [], reason: 'its VM is no longer on this node' });
   }

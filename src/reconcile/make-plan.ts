@@ -32,30 +32,41 @@ export function makePlan(input: PlanInput): Plan {
   const diagnostics: Diagnostic[] = [];
   const nodeChanges: Change[] = [];
   const unreachable: string[] = [];
+  const unread: string[] = [];
   const byNode = groupVms(destroy ? [] : desired.vms);
-  for (const node of desired.nodes) {
+  const planned = plannedNodes(desired, input.targets);
+  for (const node of desired.nodes.filter((n) => planned.has(n.name))) {
     const o = input.observed.get(node.name);
     if (o === undefined || o instanceof Error) {
-      unreachable.push(node.name);
+      unread.push(node.name);
+      const transient = o !== undefined && isUnreachable(o);
+      if (transient) unreachable.push(node.name);
       diagnostics.push({
         severity: 'error',
         node: node.name,
         summary: `node ${node.name}: cannot be observed: ${o?.message ?? 'not read'}`,
-        detail: 'Its changes are unknown; the other nodes are planned as usual. Check that the node is up and reachable over SSH.',
+        detail: transient
+          ? 'Its changes are unknown; the other nodes are planned and applied as usual. Check that the node is up and reachable over SSH.'
+          : 'Fix this before applying: nothing is changed on any node while it stands.',
       });
       continue;
     }
     const target = nodeTarget(desired, node, o.facts.hardwareVirt, byNode);
-    const diff = diffNode(destroy ? { ...target, imageFiles: [], volumes: [], domains: [] } : target, o, { purgeHomes: input.purgeHomes === true, destroy });
+    const elsewhere = new Set(desired.vms.filter((v) => v.node !== node.name).map((v) => v.name));
+    const diff = diffNode(destroy ? { ...target, imageFiles: [], volumes: [], domains: [] } : target, o, { purgeHomes: input.purgeHomes === true, destroy, placedElsewhere: elsewhere });
     diagnostics.push(...diff.diagnostics);
     if (!destroy) diagnostics.push(...preflight(o, diff.changes, uploadBytes(diff.changes, input.fileSizes)));
     nodeChanges.push(...diff.changes);
   }
-  // Records of VMs on unreadable nodes are left as they are: the store must
-  // never claim a VM its node does not have.
-  const records = diffRecords(destroy ? undefined : desired, snapshot).filter(
-    (c) => !(c.write.kind === 'vm' && unreachable.some((n) => vmRecordNode(c, snapshot) === n || (c.write.op === 'upsert' && c.write.record.node === n))),
-  );
+  // Records of VMs on nodes left out (unreadable, blocked, not targeted) stay
+  // as they are: the store must never claim a VM its node does not have.
+  const leftOut = new Set([...unread, ...desired.nodes.filter((n) => !planned.has(n.name)).map((n) => n.name)]);
+  const records = diffRecords(destroy ? undefined : desired, snapshot).filter((c) => {
+    if (c.write.kind !== 'vm') return true;
+    const oldNode = vmRecordNode(c, snapshot);
+    const newNode = c.write.op === 'upsert' ? c.write.record.node : undefined;
+    return !(oldNode !== undefined && leftOut.has(oldNode)) && !(newNode !== undefined && leftOut.has(newNode));
+  });
   let changes: Change[] = [...nodeChanges, ...records];
   if (input.targets !== undefined && input.targets.length > 0) changes = selectTargets(changes, new Set(input.targets), desired);
   return {
@@ -75,6 +86,25 @@ export function makePlan(input: PlanInput): Plan {
  */
 export function fingerprint(changes: readonly Change[]): string {
   return sha256Hex(canonicalJson(changes.filter((c) => c.kind !== 'record')));
+}
+
+/**
+ * The nodes a plan looks at: every unblocked node (a blocked node is in
+ * maintenance: qvd leaves it alone), or with --target only the named nodes and
+ * the nodes of the named VMs.
+ */
+export function plannedNodes(desired: DesiredState, targets: readonly string[] | undefined): Set<string> {
+  const open = desired.nodes.filter((n) => !n.blocked).map((n) => n.name);
+  if (targets === undefined || targets.length === 0) return new Set(open);
+  const t = new Set(targets);
+  const wanted = new Set([...desired.nodes.filter((n) => t.has(n.name)).map((n) => n.name), ...desired.vms.filter((v) => t.has(v.name)).map((v) => v.node)]);
+  return new Set(open.filter((n) => wanted.has(n)));
+}
+
+/** Down or unreachable (try again later), as opposed to misconfigured (fix first). */
+export function isUnreachable(e: Error): boolean {
+  const text = `${e.message} ${String((e as { code?: unknown }).code ?? '')} ${e.cause instanceof Error ? e.cause.message : ''}`;
+  return /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|timed out|unreachable|connection refused/i.test(text);
 }
 
 function groupVms(vms: readonly DesiredVm[]): Map<string, DesiredVm[]> {

@@ -12,9 +12,9 @@ export function observeScope(desired: DesiredState, node: DesiredNode): ObserveS
  * Read every node at once (bounded); a node that fails is reported as its
  * Error, not thrown. The drivers stay open for the caller (see DriverPool).
  */
-export async function observeNodes(desired: DesiredState, drivers: DriverFactory, parallelism: number): Promise<Map<string, ObservedNode | Error>> {
+export async function observeNodes(desired: DesiredState, nodes: ReadonlySet<string>, drivers: DriverFactory, parallelism: number): Promise<Map<string, ObservedNode | Error>> {
   const out = new Map<string, ObservedNode | Error>();
-  await runBounded(desired.nodes, parallelism, async (node) => {
+  await runBounded(desired.nodes.filter((n) => nodes.has(n.name)), parallelism, async (node) => {
     const driver = drivers.forNode(node);
     try {
       out.set(node.name, await driver.observe(observeScope(desired, node)));

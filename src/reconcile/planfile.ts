@@ -13,6 +13,9 @@ export interface PlanFile {
   readonly createdAt: string;
   readonly destroy: boolean;
   readonly purgeHomes: boolean;
+  readonly targets: readonly string[];
+  /** The spec it came from, for messages and for finding the store. */
+  readonly specFile: string;
   readonly plan: Plan;
   readonly desired: DesiredState;
 }

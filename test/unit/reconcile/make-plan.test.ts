@@ -176,3 +176,22 @@ describe('makePlan', () => {
     expect(kinds(plan.changes)).toEqual(['create network@node2', 'create pool@node2', 'create image-file@node2', 'create volume@node2', 'create volume@node2', 'create domain@node2', 'create record']);
   });
 });
+
+describe('makePlan and serve', () => {
+  it('leaves a VM that serve started on another node alone while it runs there', () => {
+    const d = desiredFixture();
+    const obs = converged(d, () => 'running');
+    const n1 = obs.get('node1') as ObservedNode;
+    const n2 = obs.get('node2') as ObservedNode;
+    // bob-desk (placed on node2) was failed over to node1 and runs there.
+    const bobOnNode2 = n2.domains.find((x) => x.managedVm === 'bob-desk')!;
+    const withBob = { ...n1, domains: [...n1.domains, bobOnNode2], volumes: [...n1.volumes, ...n2.volumes.filter((v) => v.name.startsWith('vm-bob-desk'))] };
+    const plan = makePlan({ desired: d, snapshot: snapshotOf(d), observed: new Map([...obs, ['node1', withBob]]) });
+    expect(plan.changes).toEqual([]);
+    expect(plan.diagnostics.some((x) => x.severity === 'warning' && x.summary.includes('failover'))).toBe(true);
+    // Once it is stopped there, the next apply cleans it up.
+    const stopped = { ...withBob, domains: withBob.domains.map((x) => (x.managedVm === 'bob-desk' ? { ...x, power: 'stopped' as const } : x)) };
+    const cleanup = makePlan({ desired: d, snapshot: snapshotOf(d), observed: new Map([...obs, ['node1', stopped]]) });
+    expect(kinds(cleanup.changes)).toEqual(['delete domain@node1', 'delete volume@node1']);
+  });
+});

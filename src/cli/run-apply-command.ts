@@ -1,0 +1,117 @@
+import { dirname } from 'node:path';
+import { ExitCode } from '../errors.js';
+import type { Plan } from '../reconcile/plan.js';
+import { loadPlanFile, type PlanFile } from '../reconcile/planfile.js';
+import { renderPlanText } from '../reconcile/render-plan-text.js';
+import { formatDiagnostic } from '../spec/format-diagnostic.js';
+import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
+import { runApply, type ApplyOutcome } from '../usecases/run-apply.js';
+import { openStore } from '../state/open-store.js';
+import { storeConfigOf } from '../usecases/store-location.js';
+import { parseDuration } from '../spec/durations.js';
+import { InvalidInputError } from '../errors.js';
+import { confirm } from './confirm.js';
+import { LineReporter } from './line-reporter.js';
+import { createNodeDrivers } from './node-drivers.js';
+
+export interface ApplyCommandInput {
+  readonly file: string;
+  readonly planFile?: string;
+  readonly destroy: boolean;
+  readonly purgeHomes: boolean;
+  readonly targets: readonly string[];
+  readonly parallelism: number;
+  readonly lockTimeout: string;
+  readonly autoApprove: boolean;
+  readonly color: boolean;
+  readonly json: boolean;
+  readonly say: (text: string) => void;
+}
+
+export interface ApplyCommandResult {
+  readonly outcome: ApplyOutcome['kind'];
+  readonly plan: Plan;
+  readonly applied: number;
+  readonly failures: readonly { node?: string; change: string; error: string }[];
+  readonly serial?: number;
+}
+
+/** What `apply` and `destroy` share: open spec or plan file, run, summarise, set the exit code. */
+export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCommandResult> {
+  const lockTimeoutMs = (parseDuration(input.lockTimeout) ?? NaN) * 1000;
+  if (!Number.isFinite(lockTimeoutMs)) throw new InvalidInputError(`--lock-timeout ${input.lockTimeout}: not a duration (e.g. 30s, 5m)`);
+  let opened: Pick<OpenedSpecWithStore, 'desired' | 'store' | 'warnings'>;
+  let saved: PlanFile | undefined;
+  if (input.planFile !== undefined) {
+    saved = await loadPlanFile(input.planFile);
+    const store = await openStore(storeConfigOf(settingsDatabase(saved), dirname(saved.specFile)));
+    opened = { desired: saved.desired, store, warnings: [] };
+  } else {
+    opened = await openSpec(input.file, { withStore: true });
+  }
+  const reporter = new LineReporter((l) => input.say(l), input.color);
+  try {
+    for (const w of opened.warnings) input.say(formatDiagnostic(w, { color: input.color }));
+    const outcome = await runApply({
+      desired: opened.desired,
+      store: opened.store,
+      drivers: createNodeDrivers(saved?.specFile ?? input.file),
+      options: {
+        destroy: saved?.destroy ?? input.destroy,
+        purgeHomes: saved?.purgeHomes ?? input.purgeHomes,
+        targets: saved?.targets ?? input.targets,
+        parallelism: input.parallelism,
+      },
+      ...(saved === undefined ? {} : { saved }),
+      lockTimeoutMs,
+      operation: input.destroy ? 'destroy' : 'apply',
+      approve: async (plan) => {
+        for (const d of plan.diagnostics) input.say(formatDiagnostic(d, { color: input.color }));
+        input.say(renderPlanText(plan, { color: input.color }));
+        // A saved plan was reviewed when it was made.
+        return saved !== undefined || confirm(input.destroy ? 'Destroy everything above?' : 'Apply these changes?', input.autoApprove, input.json);
+      },
+      reporter,
+    });
+    return summarise(outcome, input);
+  } finally {
+    await opened.store.close();
+  }
+}
+
+function summarise(outcome: ApplyOutcome, input: ApplyCommandInput): ApplyCommandResult {
+  const plan = outcome.plan;
+  const unreachable = plan.unreachableNodes;
+  switch (outcome.kind) {
+    case 'no-changes':
+      input.say(renderPlanText(plan, { color: input.color }));
+      if (unreachable.length > 0) {
+        process.exitCode = ExitCode.error;
+        input.say(`Not converged: node(s) ${unreachable.join(', ')} could not be read.`);
+      }
+      return { outcome: outcome.kind, plan, applied: 0, failures: [] };
+    case 'cancelled':
+      input.say('Cancelled: nothing was changed.');
+      process.exitCode = ExitCode.error;
+      return { outcome: outcome.kind, plan, applied: 0, failures: [] };
+    case 'applied': {
+      const r = outcome.result;
+      const failures = [...r.failures, ...unreachable.map((n) => ({ node: n, change: `node ${n}`, error: 'could not be read; its changes were not applied' }))];
+      if (failures.length === 0) {
+        input.say(`Apply complete: ${r.applied} change(s) made. State serial ${r.serial}.`);
+      } else {
+        input.say(`Apply finished with ${failures.length} failure(s); ${r.applied} change(s) made. State serial ${r.serial}.`);
+        for (const f of failures) input.say(`  ✗ ${f.node ?? 'store'}: ${f.change}: ${f.error}`);
+        input.say('Run `qvd apply` again once the cause is fixed: it picks up exactly the remaining work.');
+        process.exitCode = ExitCode.error;
+      }
+      return { outcome: outcome.kind, plan, applied: r.applied, failures, serial: r.serial };
+    }
+  }
+}
+
+function settingsDatabase(saved: PlanFile): { sqlite: string } | { postgres: { url_env: string } } {
+  const db = saved.desired.settings.database;
+  return db.kind === 'sqlite' ? { sqlite: db.path } : { postgres: { url_env: db.urlEnv } };
+}
+

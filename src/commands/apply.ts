@@ -1,0 +1,38 @@
+import { Args } from '@oclif/core';
+import { QvdCommand } from '../cli/base-command.js';
+import { autoApproveFlag, lockTimeoutFlag, parallelismFlag, purgeHomesFlag, specFlag, targetFlag } from '../cli/flags.js';
+import { runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
+
+export default class Apply extends QvdCommand<typeof Apply> {
+  static override summary = 'Make the nodes and the store match the spec (or apply a saved plan exactly).';
+  static override description =
+    'Takes the state lock, reads the nodes, shows the plan, asks (or --auto-approve), then applies node by node in parallel. ' +
+    'A saved plan is refused when the store or the nodes moved since it was made. Exit 0 when everything converged, 1 on any failure.';
+  static override examples = ['<%= config.bin %> apply -f qvd.yaml', '<%= config.bin %> apply plan.qvdplan', '<%= config.bin %> apply --auto-approve --target alice-desk'];
+  static override args = { planfile: Args.string({ description: 'A plan saved by `qvd plan --out`.', required: false }) };
+  static override flags = {
+    file: specFlag,
+    'auto-approve': autoApproveFlag,
+    parallelism: parallelismFlag,
+    target: targetFlag,
+    'lock-timeout': lockTimeoutFlag,
+    'purge-homes': purgeHomesFlag,
+  };
+
+  async run(): Promise<ApplyCommandResult> {
+    const f = this.flags;
+    return runApplyCommand({
+      file: f.file,
+      ...(this.args.planfile === undefined ? {} : { planFile: this.args.planfile }),
+      destroy: false,
+      purgeHomes: f['purge-homes'],
+      targets: f.target,
+      parallelism: f.parallelism,
+      lockTimeout: f['lock-timeout'],
+      autoApprove: f['auto-approve'],
+      color: this.color,
+      json: this.jsonEnabled(),
+      say: (t) => this.say(t),
+    });
+  }
+}

@@ -1,0 +1,16 @@
+import Apply from './apply.js';
+import Destroy from './destroy.js';
+import Plan from './plan.js';
+import StateUnlock from './state/unlock.js';
+import Status from './status.js';
+import Validate from './validate.js';
+
+/** oclif's explicit command table: no directory scan at start-up. */
+export const commands = {
+  validate: Validate,
+  plan: Plan,
+  apply: Apply,
+  destroy: Destroy,
+  status: Status,
+  'state:unlock': StateUnlock,
+};

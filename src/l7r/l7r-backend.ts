@@ -1,0 +1,67 @@
+/**
+ * What the L7R needs from the rest of qvd, and nothing more: the protocol
+ * server (src/l7r) is written against this, the serve runtime (store + HKD)
+ * implements it. Unit tests give the L7R a fake.
+ */
+
+/** A user after authentication. `key` is `login@tenant`. */
+export interface AuthenticatedUser {
+  readonly key: string;
+  readonly login: string;
+  readonly tenant: string;
+}
+
+/** One entry of `/qvd/list_of_vm`, as the original clients expect it. */
+export interface L7rVm {
+  /** Stable integer id (the wire protocol's `id=N`). */
+  readonly id: number;
+  readonly name: string;
+  /** `stopped`, `starting`, `running`, `stopping`, `zombie`, `debugging`. */
+  readonly state: string;
+  readonly blocked: boolean;
+  readonly isApplication: boolean;
+}
+
+/** Where the tunnel goes once the VM is ready. */
+export interface VmEndpoint {
+  readonly host: string;
+  readonly port: number;
+  /** The node the VM runs on: when it is not this serve's node, the L7R relays to that node's L7R. */
+  readonly node: string;
+  /** Per-session secret sent back as X-QVD-Slave-Key. */
+  readonly slaveKey: string;
+  readonly sessionId: string;
+}
+
+export type PrepareFailure = { readonly kind: 'not-found' } | { readonly kind: 'blocked' } | { readonly kind: 'unavailable'; readonly reason: string };
+
+export class PrepareError extends Error {
+  constructor(readonly failure: PrepareFailure) {
+    super(failure.kind === 'unavailable' ? failure.reason : failure.kind);
+  }
+}
+
+export interface L7rBackend {
+  /** This serve's node name (for relaying and logs). */
+  readonly node: string;
+  /** The built-in password check and account state; undefined when no such user. */
+  findUser(login: string, tenant: string): Promise<{ readonly key: string; readonly passwordHash: string; readonly blocked: boolean } | undefined>;
+  listVms(user: AuthenticatedUser, applicationsOnly: boolean): Promise<L7rVm[]>;
+  /** Ask for the VM to stop; false when the user has no such VM. */
+  stopVm(user: AuthenticatedUser, id: number): Promise<boolean>;
+  /**
+   * Make the VM ready for a session: pick a node, have it started, wait until
+   * its NX agent listens. `progress` is called with texts for 102 responses.
+   * Any earlier session of the same VM is told to end (takeover).
+   * Throws PrepareError.
+   */
+  prepareVm(user: AuthenticatedUser, id: number, clientParams: Readonly<Record<string, string>>, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint>;
+  /** The tunnel is up / has ended (user state connected / disconnected). */
+  sessionStarted(sessionId: string): Promise<void>;
+  sessionEnded(sessionId: string): Promise<void>;
+  /** Called when another connection takes the session over: the L7R must close this tunnel. Returns an unsubscribe. */
+  onTakeover(sessionId: string, end: () => void): () => void;
+  /** Bearer tokens: create (24 h by default), resolve, revoke. */
+  createToken(user: AuthenticatedUser): Promise<{ readonly token: string; readonly expiresAt: string }>;
+  userForToken(token: string): Promise<AuthenticatedUser | undefined>;
+}
