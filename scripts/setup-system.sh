@@ -22,6 +22,8 @@ QVD_SYSTEM_PACKAGES=(
   iproute2 util-linux procps socat jq
   # native npm modules (@unraid/libvirt, better-sqlite3) build from source
   g++ make python3 pkg-config
+  # cluster store (PostgreSQL 15) for the store and serve tests
+  postgresql
 )
 # Later: postgresql slapd nxagent nxproxy xvfb xauth ... (append above).
 # shellcheck disable=SC2206
