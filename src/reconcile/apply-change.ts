@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { createHash } from 'node:crypto';
 import type { NodeDriver } from '../drivers/node-driver.js';
 import type { Change } from './change.js';
+import { hashFile } from '../spec/checksum-cache.js';
 import { renderNetworkXml } from './render-network-xml.js';
 
 /** Carry out one node change through the node's driver. Every branch is idempotent. */
@@ -16,7 +15,7 @@ export async function applyNodeChange(driver: NodeDriver, c: Exclude<Change, { k
     case 'image-file':
       if (c.action === 'delete') return driver.deleteVolume(c.pool, c.volume);
       if (c.source === undefined) throw new Error(`image change without a source file`);
-      return driver.uploadImage(c.pool, c.volume, c.source, c.sha256 ?? (await sha256File(c.source)));
+      return driver.uploadImage(c.pool, c.volume, c.source, c.sha256 ?? (await hashFile(c.source)));
     case 'volume':
       switch (c.action) {
         case 'delete':
@@ -45,15 +44,5 @@ function createVolume(driver: NodeDriver, c: Extract<Change, { kind: 'volume' }>
   return driver.createVolume(c.pool, c.volume, {
     ...(c.capacityBytes === undefined ? {} : { capacityBytes: c.capacityBytes }),
     ...(c.backing === undefined ? {} : { backing: c.backing }),
-  });
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (b) => h.update(b))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
   });
 }

@@ -26,6 +26,10 @@ export interface Diagnostic {
    * default) or its key (e.g. an unknown property, where the value is irrelevant).
    */
   readonly pathTarget?: 'key' | 'value';
+  /** Another place the problem involves, e.g. the first of two duplicates (its path is also named in `detail`). */
+  readonly relatedPath?: readonly (string | number)[];
+  /** Where relatedPath is in the file (filled in with `range`). */
+  readonly relatedRange?: SourceRange;
   readonly range?: SourceRange;
   /** The source line with a caret under the column (filled in when a range is known). */
   readonly excerpt?: string;
@@ -40,6 +44,11 @@ export const countErrors = (ds: readonly Diagnostic[]): number => ds.filter((d) 
 /** An error about the value at `path`; `detail` only when there is one (keeps JSON output tidy). */
 export function errorAt(path: readonly (string | number)[], summary: string, detail?: string): Diagnostic {
   return detail === undefined ? { severity: 'error', summary, path } : { severity: 'error', summary, detail, path };
+}
+
+/** An error that involves two places, e.g. a duplicate name and its first definition. */
+export function errorWithRelated(path: readonly (string | number)[], summary: string, detail: string, relatedPath: readonly (string | number)[]): Diagnostic {
+  return { severity: 'error', summary, detail, path, relatedPath };
 }
 
 export function warningAt(path: readonly (string | number)[], summary: string, detail?: string): Diagnostic {

@@ -1,7 +1,8 @@
 /**
  * The shape of qvd.yaml after schema validation (schemas/qvd.schema.json is the
- * authority; keep the two in step). Optional fields get their defaults in
- * resolve.ts, not here.
+ * authority; keep the two in step, and regenerate src/spec/generated after
+ * editing the schema: see docs/spec.md). Optional fields get their defaults
+ * in resolve.ts and its resolve-*.ts helpers, not here.
  */
 export type Duration = number | string;
 
@@ -18,6 +19,7 @@ export interface SpecSettings {
   l7r?: {
     address?: string;
     port?: number;
+    /** `{cert: generate}` (a key given alongside is ignored) or certificate and key files. */
     tls?: { cert: 'generate' } | { cert: string; key: string };
   };
   network?: {

@@ -1,11 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import type { DesiredState } from '../spec/desired-state.js';
-import { loadSpec } from '../spec/load-spec.js';
-import { resolve } from '../spec/resolve.js';
-import { attachPositions } from '../spec/source-positions.js';
+import { readSpec } from '../spec/read-spec.js';
 import { openStore } from '../state/open-store.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { storeConfigOf } from './store-location.js';
@@ -21,8 +18,11 @@ export interface OpenedSpecWithStore extends OpenedSpec {
   readonly snapshot: StoreSnapshot;
 }
 
+/** Scratch files of qvd beside the spec (the SQLite store by default, checksums, known_hosts). */
+export const workDirOf = (specFile: string): string => join(dirname(resolvePath(specFile)), '.qvd');
+
 /**
- * Spec file → DesiredState, or InvalidInputError with every diagnostic, each
+ * Spec file → DesiredState, or InvalidInputError carrying every diagnostic
  * with its file:line:column. With `withStore`, the store the spec names is
  * opened and its snapshot used, so placements and IPs stay where they were.
  */
@@ -31,28 +31,31 @@ export async function openSpec(file: string, opts: { withStore: false; env?: Nod
 export async function openSpec(file: string, opts: { withStore: boolean; env?: NodeJS.ProcessEnv }): Promise<OpenedSpec | OpenedSpecWithStore> {
   const path = resolvePath(file);
   const env = opts.env ?? process.env;
-  const loaded = await loadSpec(path);
-  const fail = (diagnostics: readonly Diagnostic[]): never => {
-    const positioned = attachPositions(loaded.text, path, diagnostics);
-    const errors = positioned.filter((d) => d.severity === 'error').length;
-    throw new InvalidInputError(`${file}: ${errors} error(s); nothing was changed`, positioned);
-  };
-  if (loaded.document === undefined) return fail(loaded.diagnostics);
   let store: Store | undefined;
   let snapshot: StoreSnapshot | undefined;
-  if (opts.withStore) {
-    // Where the store lives comes from the settings alone, before the rest is resolved.
-    store = await openStore(storeConfigOf(loaded.document.settings?.database, dirname(path), env));
-    snapshot = await store.snapshot();
+  try {
+    const read = await readSpec(path, {
+      env,
+      checksumCachePath: join(workDirOf(path), 'checksums.json'),
+      ...(opts.withStore
+        ? {
+            snapshotFor: async (document) => {
+              store = await openStore(storeConfigOf(document.settings?.database, dirname(path), env));
+              snapshot = await store.snapshot();
+              return snapshot;
+            },
+          }
+        : {}),
+    });
+    if (read.desired === undefined) {
+      const errors = read.diagnostics.filter((d) => d.severity === 'error').length;
+      throw new InvalidInputError(`${file}: ${errors} error(s); nothing was changed`, read.diagnostics);
+    }
+    const warnings = read.diagnostics;
+    if (store === undefined || snapshot === undefined) return { file: path, desired: read.desired, warnings };
+    return { file: path, desired: read.desired, warnings, store, snapshot };
+  } catch (e) {
+    await (store as Store | undefined)?.close();
+    throw e;
   }
-  const resolved = await resolve(loaded.document, snapshot, { specDir: dirname(path), specText: loaded.text, env, readFile: (p) => readFileSync(p, 'utf8') });
-  const diagnostics = [...loaded.diagnostics, ...resolved.diagnostics];
-  if (resolved.desired === undefined || diagnostics.some((d) => d.severity === 'error')) {
-    await store?.close();
-    return fail(diagnostics);
-  }
-  const warnings = diagnostics.length === 0 ? [] : attachPositions(loaded.text, path, diagnostics);
-  return store === undefined || snapshot === undefined
-    ? { file: path, desired: resolved.desired, warnings }
-    : { file: path, desired: resolved.desired, warnings, store, snapshot };
 }
