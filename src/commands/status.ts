@@ -1,6 +1,8 @@
 import { QvdCommand } from '../cli/base-command.js';
 import { specFlag } from '../cli/flags.js';
 import type { JournalEntry, LockHolder } from '../state/store.js';
+import { hostname } from 'node:os';
+import { isProcessAlive } from '../state/process-alive.js';
 import { openStoreForSpec } from '../usecases/open-store-for-spec.js';
 
 export interface StatusResult {
@@ -21,7 +23,12 @@ export default class Status extends QvdCommand<typeof Status> {
       const [snap, lock, journal] = await Promise.all([store.snapshot(), store.readLock(), store.lastJournal()]);
       const records = { nodes: snap.nodes.length, images: snap.images.length, users: snap.users.length, vms: snap.vms.length };
       this.say(`store: ${store.location} (${store.dialect}), serial ${snap.serial}`);
-      this.say(lock === undefined ? 'lock: free' : `lock: held by ${lock.operation} (pid ${lock.pid} on ${lock.host}, since ${lock.since})`);
+      const gone = lock !== undefined && lock.host === hostname() && !isProcessAlive(lock.pid);
+      this.say(
+        lock === undefined
+          ? 'lock: free'
+          : `lock: held by ${lock.operation} (pid ${lock.pid} on ${lock.host}, since ${lock.since})${gone ? ': that process is gone (interrupted); the next apply takes the lock over' : ''}`,
+      );
       this.say(`records: ${records.nodes} node(s), ${records.images} image(s), ${records.users} user(s), ${records.vms} VM(s)`);
       const failed = journal.filter((j) => j.status === 'failed');
       const open = lastStarted(journal);
