@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { DesiredImage } from './desired-state.js';
 import { absolutePath } from './resolve-nodes.js';
 import type { SpecImage } from './spec-document.js';
@@ -11,7 +12,25 @@ export const IMAGE_DEFAULTS = {
   cmdline: 'console=ttyS0',
 } as const;
 
-export function resolveImage(spec: SpecImage, specDir: string): DesiredImage {
+/**
+ * The expected digest: written in the spec, or read from a checksum file made
+ * beside an image by its build (`sha256sum` output: the digest comes first).
+ * Undefined with a reason when that file cannot give one.
+ */
+export function imageDigest(spec: SpecImage, specDir: string, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): { digest?: string; problem?: string } {
+  if (typeof spec.sha256 === 'string') return { digest: spec.sha256.toLowerCase() };
+  const path = absolutePath(specDir, spec.sha256.file);
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (e) {
+    return { problem: `cannot read the checksum file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  const m = /^\s*([0-9a-fA-F]{64})(\s|$)/.exec(text);
+  return m?.[1] === undefined ? { problem: `${path} does not start with a sha256 digest (64 hexadecimal digits)` } : { digest: m[1].toLowerCase() };
+}
+
+export function resolveImage(spec: SpecImage, specDir: string, readFile?: (p: string) => string): DesiredImage {
   const boot = spec.boot;
   return {
     key: imageKey(spec.name, spec.tag),
@@ -19,7 +38,7 @@ export function resolveImage(spec: SpecImage, specDir: string): DesiredImage {
     tag: spec.tag ?? IMAGE_DEFAULTS.tag,
     source: absolutePath(specDir, spec.source),
     // Lower case so comparisons with computed digests never trip on case.
-    sha256: spec.sha256.toLowerCase(),
+    sha256: imageDigest(spec, specDir, readFile).digest ?? '',
     format: 'qcow2',
     memoryMb: spec.memory_mb ?? IMAGE_DEFAULTS.memoryMb,
     vcpus: spec.vcpus ?? IMAGE_DEFAULTS.vcpus,

@@ -11,7 +11,7 @@ import type { DesiredState, DesiredUser, DesiredVm } from './desired-state.js';
 import { errorAt, hasErrors, type Diagnostic } from './diagnostic.js';
 import { formatIpv4, macForIpv4, parseIpv4 } from './ipv4.js';
 import { placeVms, type PlacementVm } from './place-vms.js';
-import { resolveImage } from './resolve-images.js';
+import { imageDigest, resolveImage } from './resolve-images.js';
 import { resolveNetwork } from './resolve-network.js';
 import { resolveNode } from './resolve-nodes.js';
 import { resolvePasswords } from './resolve-passwords.js';
@@ -49,7 +49,11 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
   const { specDir } = context;
   const diagnostics: Diagnostic[] = [];
   const nodes = document.nodes.map((n) => resolveNode(n, specDir));
-  const images = document.images.map((m) => resolveImage(m, specDir));
+  const images = document.images.map((m) => resolveImage(m, specDir, context.readFile));
+  const digestProblems = document.images.flatMap((m, i) => {
+    const problem = imageDigest(m, specDir, context.readFile).problem;
+    return problem === undefined ? [] : [errorAt(['images', i, 'sha256'], `images[${i}] ${JSON.stringify(m.name)}: ${problem}`)];
+  });
   const specUsers = document.users ?? [];
   const specVms = document.vms ?? [];
   const network = resolveNetwork(document.settings?.network);
@@ -62,6 +66,7 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
     ...checkCapacity(document, nodes, images),
     ...checkSettings(document, nodes, context.env),
     ...tls.diagnostics,
+    ...digestProblems,
   );
   const passwords = await resolvePasswords(specUsers, context);
   diagnostics.push(...passwords.diagnostics);

@@ -61,7 +61,8 @@ export interface SpecImage {
   name: string;
   tag?: string;
   source: string;
-  sha256: string;
+  /** The digest, or a file holding it (`sha256sum` output). */
+  sha256: string | { file: string };
   format?: 'qcow2';
   memory_mb?: number;
   vcpus?: number;
