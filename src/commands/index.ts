@@ -1,6 +1,7 @@
 import Apply from './apply.js';
 import Destroy from './destroy.js';
 import Plan from './plan.js';
+import Serve from './serve.js';
 import StateUnlock from './state/unlock.js';
 import Status from './status.js';
 import Validate from './validate.js';
@@ -12,5 +13,6 @@ export const commands = {
   apply: Apply,
   destroy: Destroy,
   status: Status,
+  serve: Serve,
   'state:unlock': StateUnlock,
 };

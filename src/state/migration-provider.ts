@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './migrations/001-initial.js';
+import * as runtime from './migrations/002-runtime.js';
 
 /**
  * Every migration, listed by hand: scanning a directory would break once the
@@ -9,6 +10,7 @@ import * as initial from './migrations/001-initial.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': initial,
+  '002-runtime': runtime,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,170 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { QvdError } from '../errors.js';
+import { createDriverFactory } from '../drivers/create-driver-factory.js';
+import { Hkd } from '../hkd/hkd.js';
+import { TcpPortProbe } from '../hkd/readiness-probe.js';
+import { createBuiltinAuthProvider, createL7rServer, createLdapAuthProvider, ensureTlsMaterial, type AuthProvider, type L7rServer } from '../l7r/index.js';
+import type { DesiredState } from '../spec/desired-state.js';
+import { openNotifier } from '../state/notifier-open.js';
+import type { StoreConfig } from '../state/open-store.js';
+import { openRuntimeStore } from '../state/runtime-open.js';
+import { openSpec } from '../usecases/open-spec.js';
+import { startAdminServer, type AdminServer } from './admin-server.js';
+import { DesiredSource } from './desired-source.js';
+import { ServeBackend } from './serve-backend.js';
+import { createServeMetrics } from './serve-metrics.js';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ServeInput {
+  readonly file: string;
+  readonly node: string;
+  readonly l7r: boolean;
+  readonly hkd: boolean;
+  /** Default: settings.l7r address and port. */
+  readonly listen?: HostPort;
+  /** `/metrics` and `/healthz`; null: none. */
+  readonly adminListen: HostPort | null;
+  readonly logger: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+  /** How long SIGTERM lets open tunnels run before cutting them. */
+  readonly drainMs?: number;
+}
+
+export interface RunningServe {
+  readonly node: string;
+  readonly l7rPort: number | undefined;
+  readonly adminPort: number | undefined;
+  readonly store: string;
+  /** Stop accepting, drain tunnels (bounded), stop the HKD, release everything. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `qvd serve` for one node: the HKD loop for that node and the L7R, sharing
+ * one runtime store (one connection on SQLite) and one notifier.
+ */
+export async function startServe(input: ServeInput): Promise<RunningServe> {
+  const env = input.env ?? process.env;
+  const log = input.logger.child({ node: input.node });
+  const opened = await openSpec(input.file, { withStore: true, env });
+  const initialSerial = opened.snapshot.serial;
+  await opened.store.close();
+  const desired = opened.desired;
+  const me = desired.nodes.find((n) => n.name === input.node);
+  if (me === undefined) {
+    throw new QvdError(`node ${input.node} is not in ${input.file}`, { hint: `Nodes in the spec: ${desired.nodes.map((n) => n.name).join(', ') || '(none)'}` });
+  }
+  const config = storeConfig(desired, env);
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const undo = async (): Promise<void> => {
+    for (const c of cleanup.splice(0).reverse()) await c().catch((e: unknown) => log.warn({ err: e }, 'cleanup step failed'));
+  };
+  try {
+    const runtime = await openRuntimeStore(config, { actor: `serve ${input.node} pid ${process.pid}` });
+    cleanup.push(() => runtime.close());
+    await runtime.syncVms();
+    const notifier = openNotifier(config, (e) => log.warn({ err: e }, 'notification connection trouble (polling continues)'));
+    cleanup.push(() => notifier.close());
+    const source = new DesiredSource(desired, initialSerial, async () => (await openSpec(input.file, { withStore: true, env }).then(async (o) => (await o.store.close(), o))).desired, runtime, log);
+    const metrics = createServeMetrics();
+
+    const backend = await ServeBackend.create({
+      node: input.node,
+      runtime,
+      notifier,
+      settings: async () => (await source.get()).settings,
+      logger: log,
+      metrics: metrics.backend,
+    });
+    cleanup.push(() => backend.close());
+
+    let l7r: L7rServer | undefined;
+    let l7rPort: number | undefined;
+    if (input.l7r) {
+      const listen = input.listen ?? { host: desired.settings.l7r.address, port: desired.settings.l7r.port };
+      l7r = createL7rServer({ backend, tls: await tlsFor(desired, input.file, me.address), auth: authProviders(desired, backend), logger: log.child({ component: 'l7r' }), metrics: metrics.l7r });
+      l7rPort = (await l7r.listen(listen.port, listen.host)).port;
+      const server = l7r;
+      cleanup.push(() => server.close(input.drainMs ?? 10_000));
+      log.info({ address: listen.host, port: l7rPort }, 'L7R listening');
+    }
+
+    let hkd: Hkd | undefined;
+    if (input.hkd) {
+      const driver = createDriverFactory({ workDir: join(dirname(opened.file), '.qvd') }).forNode(me);
+      cleanup.push(() => driver.close());
+      hkd = new Hkd({
+        node: input.node,
+        desired: () => source.get(),
+        driver,
+        runtime,
+        notifier,
+        logger: log,
+        probe: new TcpPortProbe(),
+        metrics: metrics.hkd,
+        l7rAddress: l7rPort === undefined ? null : `${me.address}:${l7rPort}`,
+      });
+      await hkd.start();
+      const loop = hkd;
+      cleanup.push(() => loop.stop());
+      log.info({ store: runtime.location }, 'HKD running');
+    }
+
+    let admin: AdminServer | undefined;
+    if (input.adminListen !== null) {
+      admin = await startAdminServer(metrics.registry, input.adminListen, () => backend.serving);
+      const a = admin;
+      cleanup.push(() => a.close());
+    }
+
+    // Reverse order on stop: admin, HKD, L7R (drains tunnels), backend, notifier, store.
+    let stopping: Promise<void> | undefined;
+    return {
+      node: input.node,
+      l7rPort,
+      adminPort: admin?.port,
+      store: runtime.location,
+      stop: () => {
+        stopping ??= (async () => {
+          backend.stopServing();
+          log.info('serve stopping');
+          await undo();
+          log.info('serve stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+}
+
+function storeConfig(desired: DesiredState, env: NodeJS.ProcessEnv): StoreConfig {
+  const db = desired.settings.database;
+  if (db.kind === 'sqlite') return { kind: 'sqlite', path: db.path };
+  const url = env[db.urlEnv];
+  if (url === undefined || url === '') throw new QvdError(`settings.database.postgres.url_env names ${db.urlEnv}, which is not set`);
+  return { kind: 'postgres', url };
+}
+
+async function tlsFor(desired: DesiredState, file: string, address: string): Promise<{ cert: string; key: string }> {
+  const tls = desired.settings.l7r.tls;
+  if (!tls.generate) return { cert: await readFile(tls.cert, 'utf8'), key: await readFile(tls.key, 'utf8') };
+  const ip = /^\d+\.\d+\.\d+\.\d+$/.test(address);
+  return ensureTlsMaterial(join(dirname(file), '.qvd', 'tls'), { commonName: address, altNames: [ip ? `IP:${address}` : `DNS:${address}`] });
+}
+
+function authProviders(desired: DesiredState, backend: ServeBackend): AuthProvider[] {
+  const auth = desired.settings.auth;
+  const providers: AuthProvider[] = [];
+  if (auth.builtin) providers.push(createBuiltinAuthProvider(backend));
+  if (auth.ldap !== undefined) providers.push(createLdapAuthProvider({ url: auth.ldap.url, userDn: auth.ldap.bindDnTemplate }));
+  return providers;
+}
