@@ -30,10 +30,20 @@ export interface NodeDriver {
   /** Destroys a running domain first. */
   undefineDomain(name: string): Promise<void>;
   startDomain(name: string): Promise<void>;
-  /** Graceful (ACPI) when `graceful`, else immediate destroy. */
-  stopDomain(name: string, graceful: boolean): Promise<void>;
+  /**
+   * Graceful (ACPI) when `graceful`, else immediate destroy. A graceful stop
+   * returns once the request is sent, unless `options.timeoutMs` is given:
+   * then it waits for the domain to be off and destroys it when the guest
+   * ignored the request that long. A missing or stopped domain is fine.
+   */
+  stopDomain(name: string, graceful: boolean, options?: StopDomainOptions): Promise<void>;
 
   close(): Promise<void>;
+}
+
+export interface StopDomainOptions {
+  /** Make a graceful stop wait this long for the guest, then destroy it. */
+  readonly timeoutMs?: number;
 }
 
 /** Names of the objects qvd manages on this node, so observe reads only those. */

@@ -24,6 +24,12 @@ export interface NodeFacts {
   readonly storageDirUsable?: boolean;
   /** Extra problems the driver found, each already phrased for the user. */
   readonly problems?: readonly string[];
+  /**
+   * The SSH host key the connection verified (absent for local nodes). With
+   * trust on first use it was accepted unverified: record the fingerprint in
+   * the spec (nodes[].ssh.host_key_fingerprint).
+   */
+  readonly sshHostKey?: { readonly fingerprint: string; readonly type: string; readonly trustedOnFirstUse: boolean };
 }
 
 export interface ObservedNetwork {
@@ -35,6 +41,7 @@ export interface ObservedNetwork {
   readonly address?: string;
   readonly prefix?: number;
   readonly dhcpRange?: { readonly start: string; readonly end: string };
+  /** Sorted by MAC (lowercase), whatever order libvirt keeps them in. */
   readonly hosts: readonly { readonly mac: string; readonly ip: string; readonly name?: string }[];
   /** True when the network has a `<forward>` (qvd networks never do). */
   readonly forward: boolean;

@@ -37,8 +37,8 @@ export function vmStartChanges(input: EnsureVmInput): Exclude<Change, { kind: 'r
   // only belongs in a reviewed apply. Only the host list may grow here.
   const base = observedNet === undefined ? target.network : { ...observedNet, active: true, autostart: true };
   const network = { ...base, hosts: [...hosts.values()].sort((a, b) => a.mac.localeCompare(b.mac)) };
-  const others = new Set(desired.vms.filter((v) => v.name !== vm.name).map((v) => v.name));
-  const diff = diffNode({ ...target, network }, observed, { purgeHomes: false, destroy: false, placedElsewhere: others });
+  const specVms = new Set(desired.vms.map((v) => v.name));
+  const diff = diffNode({ ...target, network }, observed, { purgeHomes: false, destroy: false, specVms });
 
   const hasOwnHost = observedNet?.hosts.some((h) => h.mac === vm.mac && h.ip === vm.ip) === true;
   const out: Exclude<Change, { kind: 'record' }>[] = [];

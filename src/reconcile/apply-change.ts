@@ -15,6 +15,8 @@ export async function applyNodeChange(driver: NodeDriver, c: Exclude<Change, { k
     case 'image-file':
       if (c.action === 'delete') return driver.deleteVolume(c.pool, c.volume);
       if (c.source === undefined) throw new Error(`image change without a source file`);
+      // New content under the same name: the overlays on the old one are rebuilt by the changes that follow.
+      if (c.action === 'replace') await driver.deleteVolume(c.pool, c.volume);
       return driver.uploadImage(c.pool, c.volume, c.source, c.sha256 ?? (await hashFile(c.source)));
     case 'volume':
       switch (c.action) {

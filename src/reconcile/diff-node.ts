@@ -11,10 +11,10 @@ export interface DiffOptions {
   /** `qvd destroy`: the network goes too, and the pool when nothing is left in it. */
   readonly destroy: boolean;
   /**
-   * VMs of the spec placed on other nodes. One of them running here was
+   * Every VM of the spec. One placed on another node but running here was
    * started here by serve (failover): apply leaves it alone while it runs.
    */
-  readonly placedElsewhere?: ReadonlySet<string>;
+  readonly specVms?: ReadonlySet<string>;
 }
 
 export interface NodeDiff {
@@ -75,7 +75,9 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   const visiting = new Set(
     opts.destroy
       ? []
-      : o.domains.filter((d) => d.managedVm !== undefined && d.power === 'running' && opts.placedElsewhere?.has(d.managedVm) === true).map((d) => d.managedVm as string),
+      : o.domains
+          .filter((d) => d.managedVm !== undefined && d.power === 'running' && opts.specVms?.has(d.managedVm) === true && !t.domains.some((w) => w.vm.name === d.managedVm))
+          .map((d) => d.managedVm as string),
   );
   for (const vm of visiting) {
     diagnostics.push({ severity: 'warning', node, summary: `VM ${vm} runs on ${node}, away from its placed node (failover by serve); it is left alone until it stops` });
@@ -164,10 +166,17 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
 
   for (const d of t.domains) {
     const have = observedDomains.get(d.domain);
-    const xml = renderDomainXml(d.domain, d.vm.name, d.config);
-    const base = { kind: 'domain' as const, node, domain: d.domain, vm: d.vm.name, config: d.config, xml };
+    // The XML is rendered only for domains that change: a no-op plan of thousands of VMs renders none.
+    const base = (): Pick<DomainChange, 'kind' | 'node' | 'domain' | 'vm' | 'config' | 'xml'> => ({
+      kind: 'domain',
+      node,
+      domain: d.domain,
+      vm: d.vm.name,
+      config: d.config,
+      xml: renderDomainXml(d.domain, d.vm.name, d.config),
+    });
     if (have === undefined) {
-      upserts.push({ ...base, action: 'create', attributes: domainAttributes(undefined, d.config), reason: 'not on the node' });
+      upserts.push({ ...base(), action: 'create', attributes: domainAttributes(undefined, d.config), reason: 'not on the node' });
     } else {
       const attrs = domainAttributes(have.config, d.config);
       if (have.managedVm !== d.vm.name) {
@@ -180,10 +189,10 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
           });
           continue;
         }
-        upserts.push({ ...base, action: 'update', attributes: [{ name: 'managed by qvd', before: false, after: true }], reason: 'an identical domain exists: adopted' });
+        upserts.push({ ...base(), action: 'update', attributes: [{ name: 'managed by qvd', before: false, after: true }], reason: 'an identical domain exists: adopted' });
       } else if (attrs.length > 0) {
         const running = have.power === 'running' && !restarted.has(d.domain);
-        upserts.push({ ...base, action: running ? 'update-restart' : 'update', attributes: attrs, reason: running ? 'definition changed; the running VM uses the new one from its next boot' : 'definition changed' });
+        upserts.push({ ...base(), action: running ? 'update-restart' : 'update', attributes: attrs, reason: running ? 'definition changed; the running VM uses the new one from its next boot' : 'definition changed' });
       }
     }
     const isRunning = have?.power === 'running' && !restarted.has(d.domain);

@@ -69,6 +69,8 @@ function recordAttributes<R extends object>(old: R | undefined, r: R): Attribute
   const attrs: AttributeChange[] = [];
   for (const [name, after] of Object.entries(r)) {
     const before = old === undefined ? undefined : (old as Record<string, unknown>)[name];
+    // Most values are equal scalars: settle those without building any text.
+    if (old !== undefined && (before === after || (isEmptyObject(before) && isEmptyObject(after)))) continue;
     const a = typeof after === 'object' ? canonicalJson(after) : after;
     const b = typeof before === 'object' ? canonicalJson(before) : before;
     if (old !== undefined && a === b) continue;
@@ -77,4 +79,10 @@ function recordAttributes<R extends object>(old: R | undefined, r: R): Attribute
     attrs.push({ name, ...(old === undefined ? {} : { before: secret ? '(sensitive)' : b }), after: secret ? '(sensitive)' : a });
   }
   return attrs;
+}
+
+function isEmptyObject(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  for (const _ in v) return false;
+  return true;
 }

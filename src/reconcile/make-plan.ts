@@ -35,6 +35,7 @@ export function makePlan(input: PlanInput): Plan {
   const unread: string[] = [];
   const byNode = groupVms(destroy ? [] : desired.vms);
   const planned = plannedNodes(desired, input.targets);
+  const specVms = new Set(desired.vms.map((v) => v.name));
   for (const node of desired.nodes.filter((n) => planned.has(n.name))) {
     const o = input.observed.get(node.name);
     if (o === undefined || o instanceof Error) {
@@ -52,8 +53,7 @@ export function makePlan(input: PlanInput): Plan {
       continue;
     }
     const target = nodeTarget(desired, node, o.facts.hardwareVirt, byNode);
-    const elsewhere = new Set(desired.vms.filter((v) => v.node !== node.name).map((v) => v.name));
-    const diff = diffNode(destroy ? { ...target, imageFiles: [], volumes: [], domains: [] } : target, o, { purgeHomes: input.purgeHomes === true, destroy, placedElsewhere: elsewhere });
+    const diff = diffNode(destroy ? { ...target, imageFiles: [], volumes: [], domains: [] } : target, o, { purgeHomes: input.purgeHomes === true, destroy, specVms });
     diagnostics.push(...diff.diagnostics);
     if (!destroy) diagnostics.push(...preflight(o, diff.changes, uploadBytes(diff.changes, input.fileSizes)));
     nodeChanges.push(...diff.changes);

@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import type { LockIdentity } from './apply-lock.js';
 import type { Database } from './database-schema.js';
 import { KyselyStore } from './kysely-store.js';
@@ -21,7 +20,7 @@ const BUSY_TIMEOUT_MS = 10_000;
 
 /** Open the state and bring its schema up to date. */
 export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Store> {
-  const store = config.kind === 'sqlite' ? openSqlite(config.path, options) : openPostgres(config.url, options);
+  const store = config.kind === 'sqlite' ? openSqlite(config.path, options) : await openPostgres(config.url, options);
   try {
     await store.migrate();
   } catch (error) {
@@ -67,7 +66,9 @@ function openSqlite(path: string, options: OpenStoreOptions): KyselyStore {
   });
 }
 
-function openPostgres(url: string, options: OpenStoreOptions): KyselyStore {
+async function openPostgres(url: string, options: OpenStoreOptions): Promise<KyselyStore> {
+  // Loaded only for clusters: the embedded default never pays for pg.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: BUSY_TIMEOUT_MS });
   // An idle connection dropped by the server (restart, failover) is reported
   // here; without a listener it would crash the process. The next query

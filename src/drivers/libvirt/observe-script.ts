@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import type { ObserveScope } from '../node-driver.js';
+
+/**
+ * The bash script behind `observe()`: ONE remote command that prints every
+ * fact, the network, the pool, every volume and every managed domain,
+ * each section introduced by a marker line
+ *     @@qvd:<token>:<kind>:<name>@@
+ * (token random per call, so no content can forge a marker). libvirt is
+ * asked through two virsh processes, each running a `;`-separated batch over
+ * one libvirtd connection: the first lists, the second dumps what was listed
+ * (chunked to stay under the kernel's 128 KiB limit for one argument).
+ *
+ * Values arrive as positional arguments ($1..$6), never spliced into the text.
+ * Names that virsh's own command parser could misread are not dumped but
+ * reported (`unsafe-name` sections).
+ */
+export const observeScript = String.raw`
+export LC_ALL=C LANG=C
+T=$1 uri=$2 net=$3 pool=$4 dir=$5 prefix=$6
+mark() { printf '\n@@qvd:%s:%s:%s@@\n' "$T" "$1" "$2"; }
+# In a virsh batch the marker is printed by virsh's own echo; the quoted newlines keep it on its own line.
+# It lands in $m (printf -v): a command substitution per object would fork hundreds of subshells.
+vmark() { printf -v m "echo '\n@@qvd:%s:%s:%s@@\n';" "$T" "$1" "$2"; }
+safe() { [[ $1 =~ ^[A-Za-z0-9._+:@-]+$ ]]; }
+errf=$(mktemp) || errf=/dev/null
+trap 'rm -f "$errf"' EXIT
+
+mark fact hostname; cat /proc/sys/kernel/hostname 2>/dev/null || hostname 2>/dev/null
+mark fact cpu-virt; if grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null; then echo yes; else echo no; fi
+mark fact dev-kvm; if [ -c /dev/kvm ]; then echo yes; else echo no; fi
+# bash's command -v names a file even when it is not executable: check that it runs.
+mark fact qemu-img; p=$(command -v qemu-img) && qemu-img --version >/dev/null 2>&1 && echo "$p"; true
+mark fact virsh; command -v virsh || true
+d=$dir
+while [ -n "$d" ] && [ "$d" != / ] && [ ! -e "$d" ]; do d=$(dirname -- "$d"); done
+mark fact free-bytes; df -P -B1 -- "$d" 2>/dev/null | awk 'NR==2 {print $4}'
+qu=$(sed -n 's/^[[:space:]]*user[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n 1)
+if [ -z "$qu" ]; then for u in libvirt-qemu qemu; do if id -u "$u" >/dev/null 2>&1; then qu=$u; break; fi; done; fi
+mark fact storage-traversable
+if [ -z "$qu" ] || [ "$qu" = root ]; then echo yes
+elif ! command -v runuser >/dev/null 2>&1; then echo unknown
+elif runuser -u "$qu" -- test -x "$d" 2>/dev/null; then echo yes
+else echo no
+fi
+
+if ! command -v virsh >/dev/null 2>&1; then mark end; exit 0; fi
+
+b=
+add() { vmark "$1" "$2"; b=$b$m$3; }
+add version '' "version --daemon;"
+add net-info "$net" "net-info $net;"
+add net-xml "$net" "net-dumpxml --inactive $net;"
+add pool-refresh "$pool" "pool-refresh $pool;"
+add pool-info "$pool" "pool-info $pool;"
+add pool-xml "$pool" "pool-dumpxml --inactive $pool;"
+add vol-list "$pool" "vol-list $pool;"
+add domains-all '' "list --all --name;"
+add domains-running '' "list --state-running --name;"
+add domains-paused '' "list --state-paused --name;"
+add domains-shutoff '' "list --state-shutoff --name;"
+first=$(virsh -q -c "$uri" "$b" 2>>"$errf" </dev/null)
+printf '%s\n' "$first"
+
+# Walk the first batch's output for the names to dump (newline-separated lists: names never hold one, see safe).
+set -f
+section= doms= vols=
+while IFS= read -r line; do
+  case $line in
+    "@@qvd:$T:"*) section=$line; continue ;;
+  esac
+  [ -n "$line" ] || continue
+  case $section in
+    *:domains-all:*) doms=$doms$line$'\n' ;;
+    *:vol-list:*) set -- $line; vols=$vols$1$'\n' ;;
+  esac
+done <<<"$first"
+set +f
+
+b= n=0
+flush() { if [ -n "$b" ]; then virsh -q -c "$uri" "$b" 2>>"$errf" </dev/null; printf '\n'; fi; b= n=0; }
+while IFS= read -r v; do
+  [ -n "$v" ] || continue
+  case $v in *.sha256|.qvd-upload-*) continue ;; esac
+  if ! safe "$v"; then mark unsafe-name volume; printf '%s\n' "$v"; continue; fi
+  add vol "$v" "vol-dumpxml --pool $pool $v;"; n=$((n+1))
+  if [ "$n" -ge 200 ]; then flush; fi
+done <<<"$vols"
+while IFS= read -r dom; do
+  [ -n "$dom" ] || continue
+  case $dom in "$prefix"*) ;; *) continue ;; esac
+  if ! safe "$dom"; then mark unsafe-name domain; printf '%s\n' "$dom"; continue; fi
+  add dom "$dom" "dumpxml --inactive $dom;"; n=$((n+1))
+  if [ "$n" -ge 200 ]; then flush; fi
+done <<<"$doms"
+flush
+
+for f in "$dir"/*.sha256; do
+  [ -f "$f" ] || continue
+  mark sidecar "$(basename -- "$f" .sha256)"
+  head -c 200 -- "$f"; printf '\n'
+done
+mark virsh-stderr; cat -- "$errf"
+mark end
+`;
+
+/** Names qvd passes into a virsh batch must survive virsh's own tokenizer unquoted. */
+export function isVirshSafeName(name: string): boolean {
+  return /^[A-Za-z0-9._+:@-]+$/.test(name);
+}
+
+export function newMarkerToken(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Positional arguments of observeScript, in order. */
+export function observeScriptArgs(token: string, nodeLibvirtUri: string, scope: ObserveScope): string[] {
+  return [token, nodeLibvirtUri, scope.network, scope.pool, scope.storageDir, scope.domainPrefix];
+}
