@@ -7,3 +7,13 @@ export const purgeHomesFlag = Flags.boolean({ description: 'Also delete home dis
 export const parallelismFlag = Flags.integer({ description: 'How many nodes to work on at once.', default: 8, min: 1 });
 export const lockTimeoutFlag = Flags.string({ description: 'How long to wait for another apply to release the state lock (e.g. 30s, 5m; 0 fails at once).', default: '0s', helpValue: 'DURATION' });
 export const autoApproveFlag = Flags.boolean({ description: 'Apply without asking (required when there is no terminal).' });
+
+/** What apply and destroy both take. */
+export const applyFlags = {
+  file: specFlag,
+  'auto-approve': autoApproveFlag,
+  parallelism: parallelismFlag,
+  target: targetFlag,
+  'lock-timeout': lockTimeoutFlag,
+  'purge-homes': purgeHomesFlag,
+};

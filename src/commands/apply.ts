@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { QvdCommand } from '../cli/base-command.js';
-import { autoApproveFlag, lockTimeoutFlag, parallelismFlag, purgeHomesFlag, specFlag, targetFlag } from '../cli/flags.js';
+import { applyFlags } from '../cli/flags.js';
 import { runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
 
 export default class Apply extends QvdCommand<typeof Apply> {
@@ -10,14 +10,7 @@ export default class Apply extends QvdCommand<typeof Apply> {
     'A saved plan is refused when the store or the nodes moved since it was made. Exit 0 when everything converged, 1 on any failure.';
   static override examples = ['<%= config.bin %> apply -f qvd.yaml', '<%= config.bin %> apply plan.qvdplan', '<%= config.bin %> apply --auto-approve --target alice-desk'];
   static override args = { planfile: Args.string({ description: 'A plan saved by `qvd plan --out`.', required: false }) };
-  static override flags = {
-    file: specFlag,
-    'auto-approve': autoApproveFlag,
-    parallelism: parallelismFlag,
-    target: targetFlag,
-    'lock-timeout': lockTimeoutFlag,
-    'purge-homes': purgeHomesFlag,
-  };
+  static override flags = applyFlags;
 
   async run(): Promise<ApplyCommandResult> {
     const f = this.flags;

@@ -1,18 +1,11 @@
 import { QvdCommand } from '../cli/base-command.js';
-import { autoApproveFlag, lockTimeoutFlag, parallelismFlag, purgeHomesFlag, specFlag, targetFlag } from '../cli/flags.js';
+import { applyFlags } from '../cli/flags.js';
 import { runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
 
 export default class Destroy extends QvdCommand<typeof Destroy> {
   static override summary = 'Remove everything the spec manages from its nodes and the store (home disks only with --purge-homes).';
   static override examples = ['<%= config.bin %> destroy -f qvd.yaml', '<%= config.bin %> destroy --auto-approve --purge-homes'];
-  static override flags = {
-    file: specFlag,
-    'auto-approve': autoApproveFlag,
-    parallelism: parallelismFlag,
-    target: targetFlag,
-    'lock-timeout': lockTimeoutFlag,
-    'purge-homes': purgeHomesFlag,
-  };
+  static override flags = applyFlags;
 
   async run(): Promise<ApplyCommandResult> {
     const f = this.flags;

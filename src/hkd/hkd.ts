@@ -5,11 +5,10 @@ import { Semaphore } from '../drivers/exec/semaphore.js';
 import type { NodeDriver } from '../drivers/node-driver.js';
 import type { ObservedDomain } from '../drivers/observed-state.js';
 import { domainName, DOMAIN_PREFIX, POOL_NAME, vmOfDomain } from '../reconcile/naming.js';
-import type { DesiredNode, DesiredSettings, DesiredState, DesiredVm } from '../spec/desired-state.js';
+import type { DesiredNode, DesiredSettings, DesiredState } from '../spec/desired-state.js';
 import { decodeNodeMessage, encodeNodeMessage, nodeChannel, VM_CHANNEL, type Notifier } from '../state/notifier.js';
 import { isProcessAlive } from '../state/process-alive.js';
 import type { NodeState, RuntimeStore, VmExpect, VmPatch, VmState, VmView } from '../state/runtime-store.js';
-import type { VmRecord } from '../state/store.js';
 import { decideVm, stopPhases, type StopPhase, type VmAction } from './decide-vm.js';
 import { ensureVmObjects } from './ensure-vm-objects.js';
 import { noHkdMetrics, type HkdMetrics } from './hkd-metrics.js';
@@ -298,7 +297,7 @@ export class Hkd {
         const dom = obs.node.domains.find((d) => d.name === domainName(name));
         if (dom?.power === 'running') return ['already running'];
         if (!current.images.some((i) => i.key === view.record.image)) throw new Error(`image ${view.record.image} is not in the spec this serve loaded (restart serve after changing images)`);
-        const done = await ensureVmObjects(this.#o.driver, { desired: current, node: this.#myNode(current), vm: desiredVm(view.record), observed: obs.node, freshOverlay: !view.record.persistent });
+        const done = await ensureVmObjects(this.#o.driver, { desired: current, node: this.#myNode(current), vm: view.record, observed: obs.node, freshOverlay: !view.record.persistent });
         await this.#o.driver.startDomain(domainName(name));
         return [...done, `start domain ${domainName(name)}`];
       });
@@ -486,11 +485,6 @@ export class Hkd {
   #iso(): string {
     return new Date(this.#now()).toISOString();
   }
-}
-
-/** A VM record has the DesiredVm shape: what apply wrote is what serve builds from. */
-function desiredVm(r: VmRecord): DesiredVm {
-  return { ...r };
 }
 
 function messageOf(error: unknown): string {

@@ -6,20 +6,8 @@ import type { AttributeChange, RecordChange } from './change.js';
 /** The records `serve` works from, as the desired state says they should be. */
 export function desiredRecords(d: DesiredState): { users: UserRecord[]; vms: VmRecord[]; nodes: NodeRecord[]; images: ImageRecord[] } {
   return {
-    users: d.users.map((u) => ({ key: u.key, login: u.login, tenant: u.tenant, passwordHash: u.passwordHash, blocked: u.blocked, properties: u.properties })),
-    vms: d.vms.map((v) => ({
-      name: v.name,
-      user: v.user,
-      image: v.image,
-      node: v.node,
-      nodePinned: v.nodePinned,
-      ip: v.ip,
-      mac: v.mac,
-      power: v.power,
-      persistent: v.persistent,
-      blocked: v.blocked,
-      properties: v.properties,
-    })),
+    users: [...d.users],
+    vms: [...d.vms],
     nodes: d.nodes.map((n) => ({ name: n.name, address: n.address, blocked: n.blocked, memoryMb: n.capacity.memoryMb, vcpus: n.capacity.vcpus, maxVms: n.capacity.maxVms })),
     images: d.images.map((i) => ({ key: i.key, sha256: i.sha256, memoryMb: i.memoryMb, vcpus: i.vcpus, homeSizeMb: i.homeSizeMb, application: i.application })),
   };

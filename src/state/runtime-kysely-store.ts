@@ -4,7 +4,6 @@ import type { PowerState } from '../spec/spec-document.js';
 import type { RuntimeDatabase, VmRuntimeTable } from './runtime-schema.js';
 import type {
   Heartbeat,
-  NodeRuntime,
   NodeState,
   NodeView,
   RuntimeStore,

@@ -1,5 +1,5 @@
 import type { ObservedNode } from '../drivers/observed-state.js';
-import type { PowerState } from '../spec/spec-document.js';
+import type { DesiredUser, DesiredVm } from '../spec/desired-state.js';
 
 /** Who holds the apply lock, shown to whoever waits for it. */
 export interface LockHolder {
@@ -17,29 +17,12 @@ export interface LockHolder {
   readonly takenOverFrom?: LockHolder;
 }
 
-/** Records the store keeps for what `serve` needs; written by apply. */
-export interface UserRecord {
-  readonly key: string;
-  readonly login: string;
-  readonly tenant: string;
-  readonly passwordHash: string;
-  readonly blocked: boolean;
-  readonly properties: Readonly<Record<string, string>>;
-}
-
-export interface VmRecord {
-  readonly name: string;
-  readonly user: string;
-  readonly image: string;
-  readonly node: string;
-  readonly nodePinned: boolean;
-  readonly ip: string;
-  readonly mac: string;
-  readonly power: PowerState;
-  readonly persistent: boolean;
-  readonly blocked: boolean;
-  readonly properties: Readonly<Record<string, string>>;
-}
+/**
+ * Records the store keeps for what `serve` needs; written by apply. Users
+ * and VMs are kept exactly as the spec resolves them.
+ */
+export type UserRecord = DesiredUser;
+export type VmRecord = DesiredVm;
 
 export interface NodeRecord {
   readonly name: string;
