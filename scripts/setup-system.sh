@@ -24,6 +24,15 @@ QVD_SYSTEM_PACKAGES=(
   g++ make python3 pkg-config
   # cluster store (PostgreSQL 15) for the store and serve tests
   postgresql
+  # LDAP auth tests: a throwaway slapd of their own
+  slapd ldap-utils
+  # NX delivery: the agent (in the guest image), the client proxy, a display
+  # for the client in tests, screenshots to check pixels
+  nxagent nxproxy xvfb xauth x11-apps x11-xserver-utils imagemagick
+  # the desktop guest image is built from Debian packages
+  debootstrap
+  # certificates, scripts
+  openssl curl ca-certificates
 )
 # Later: postgresql slapd nxagent nxproxy xvfb xauth ... (append above).
 # shellcheck disable=SC2206
