@@ -1,4 +1,5 @@
 import Apply from './apply.js';
+import Connect from './connect.js';
 import Destroy from './destroy.js';
 import Plan from './plan.js';
 import Serve from './serve.js';
@@ -12,6 +13,7 @@ export const commands = {
   plan: Plan,
   apply: Apply,
   destroy: Destroy,
+  connect: Connect,
   status: Status,
   serve: Serve,
   'state:unlock': StateUnlock,
