@@ -41,11 +41,25 @@ export class PrepareError extends Error {
   }
 }
 
+/** What the L7R needs to know about a user to check a login. */
+export interface L7rUserRecord {
+  readonly key: string;
+  readonly passwordHash: string;
+  readonly blocked: boolean;
+  /** Base32 (RFC 4648) TOTP secret: when set, the password must end with the current 6-digit code. */
+  readonly totpSecret?: string;
+}
+
 export interface L7rBackend {
   /** This serve's node name (for relaying and logs). */
   readonly node: string;
+  /**
+   * Whether this node accepts sessions now (`/qvd/ping` answers 503 when false,
+   * list and connect too). A getter may compute it; absent means serving.
+   */
+  readonly serving?: boolean;
   /** The built-in password check and account state; undefined when no such user. */
-  findUser(login: string, tenant: string): Promise<{ readonly key: string; readonly passwordHash: string; readonly blocked: boolean } | undefined>;
+  findUser(login: string, tenant: string): Promise<L7rUserRecord | undefined>;
   listVms(user: AuthenticatedUser, applicationsOnly: boolean): Promise<L7rVm[]>;
   /** Ask for the VM to stop; false when the user has no such VM. */
   stopVm(user: AuthenticatedUser, id: number): Promise<boolean>;

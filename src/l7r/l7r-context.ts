@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import type { L7rBackend } from './l7r-backend.js';
+import type { L7rLimits } from './l7r-limits.js';
+import type { L7rMetrics } from './l7r-metrics.js';
+import type { RequestAuthenticator } from './request-authenticator.js';
+import type { Tunnel } from './tunnel.js';
+
+/** What request handlers share for the life of one server. */
+export interface L7rContext {
+  readonly backend: L7rBackend;
+  readonly authenticator: RequestAuthenticator;
+  readonly logger: Logger;
+  readonly metrics: L7rMetrics | undefined;
+  readonly limits: L7rLimits;
+  /** Open tunnels, for shutdown. */
+  readonly tunnels: Set<Tunnel>;
+  /** Shutting down: no new sessions, connections close after their answer. */
+  isDraining(): boolean;
+  /** The backend serves and the server is not draining. */
+  isServing(): boolean;
+}

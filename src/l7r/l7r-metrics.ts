@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Why a connect_to_vm ended before or at the 101. */
+export type ConnectOutcome = 'ok' | 'auth_failed' | 'throttled' | 'bad_request' | 'not_found' | 'blocked' | 'unavailable' | 'aborted';
+
+/** Something whose byte counts grow while it lives (a tunnel's VM-side socket). */
+export interface ByteSource {
+  /** Client to VM. */
+  readonly bytesIn: number;
+  /** VM to client. */
+  readonly bytesOut: number;
+}
+
+export interface L7rMetrics {
+  readonly sessionsActive: Gauge;
+  readonly connectsTotal: Counter<'outcome'>;
+  readonly timeTo101: Histogram;
+  readonly tunnelBytes: Counter<'direction'>;
+  readonly authFailures: Counter<'reason'>;
+  /** Start counting a tunnel's bytes; the returned function takes the final count and stops. */
+  trackTunnel(source: ByteSource): () => void;
+}
+
+/**
+ * The L7R's Prometheus metrics. Tunnel bytes are not counted per chunk (that
+ * would cost on the hot path): live tunnels are read when the registry is
+ * scraped, and once more when they end.
+ */
+export function createL7rMetrics(registry?: Registry): L7rMetrics {
+  const registers = registry === undefined ? [] : [registry];
+  const live = new Map<ByteSource, { in: number; out: number }>();
+  const flush = (source: ByteSource, seen: { in: number; out: number }): void => {
+    if (source.bytesIn > seen.in) tunnelBytes.inc({ direction: 'in' }, source.bytesIn - seen.in);
+    if (source.bytesOut > seen.out) tunnelBytes.inc({ direction: 'out' }, source.bytesOut - seen.out);
+    seen.in = source.bytesIn;
+    seen.out = source.bytesOut;
+  };
+  const tunnelBytes = new Counter({
+    name: 'qvd_l7r_tunnel_bytes_total',
+    help: 'Bytes relayed through L7R tunnels (in: client to VM, out: VM to client)',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      for (const [source, seen] of live) flush(source, seen);
+    },
+  });
+  return {
+    sessionsActive: new Gauge({ name: 'qvd_l7r_sessions_active', help: 'Tunnels open now', registers }),
+    connectsTotal: new Counter({ name: 'qvd_l7r_connects_total', help: 'connect_to_vm requests by outcome', labelNames: ['outcome'], registers }),
+    timeTo101: new Histogram({
+      name: 'qvd_l7r_time_to_101_seconds',
+      help: 'From a connect_to_vm request to its 101 Switching Protocols',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    tunnelBytes,
+    authFailures: new Counter({ name: 'qvd_l7r_auth_failures_total', help: 'Refused logins by reason', labelNames: ['reason'], registers }),
+    trackTunnel(source) {
+      const seen = { in: 0, out: 0 };
+      live.set(source, seen);
+      return () => {
+        flush(source, seen);
+        live.delete(source);
+      };
+    },
+  };
+}

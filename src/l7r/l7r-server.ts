@@ -1,0 +1,146 @@
+import { once } from 'node:events';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { pino, type Logger } from 'pino';
+import type { AuthProvider } from './auth-provider.js';
+import { ClientConnection } from './client-connection.js';
+import { handleRequest } from './handle-request.js';
+import type { L7rBackend } from './l7r-backend.js';
+import type { L7rContext } from './l7r-context.js';
+import { DEFAULT_L7R_LIMITS, type L7rLimits } from './l7r-limits.js';
+import type { L7rMetrics } from './l7r-metrics.js';
+import { LoginThrottle, type ThrottleSettings } from './login-throttle.js';
+import { sharedPasswordVerifier, type PasswordVerifier } from './password-verifier.js';
+import { RequestAuthenticator } from './request-authenticator.js';
+import type { Tunnel } from './tunnel.js';
+
+export interface L7rServerOptions {
+  readonly backend: L7rBackend;
+  readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Asked in order for Basic logins; the first that knows the user decides. */
+  readonly auth: readonly AuthProvider[];
+  /** Accept `Authorization: Bearer` tokens from create_auth_token (default true). */
+  readonly bearerTokens?: boolean;
+  readonly logger?: Logger;
+  readonly metrics?: L7rMetrics;
+  readonly limits?: Partial<L7rLimits>;
+  readonly throttle?: Partial<ThrottleSettings> | LoginThrottle;
+  /** For the dummy check that hides unknown logins; the built-in provider has its own option. */
+  readonly verifier?: PasswordVerifier;
+}
+
+export interface L7rServer {
+  listen(port: number, host?: string): Promise<{ port: number }>;
+  /**
+   * Stop accepting, close idle connections at once, let answers in progress
+   * finish, give tunnels `drainMs` to end, then cut whatever is left.
+   */
+  close(drainMs?: number): Promise<void>;
+  readonly server: Server;
+  /** Open tunnels now (for status pages and tests). */
+  readonly activeSessions: number;
+}
+
+/**
+ * The L7R: HTTPS (TLS 1.2+) endpoint speaking QVD/1.0 to the original
+ * clients and to `qvd connect`. HTTP is parsed by hand over the TLS socket
+ * (see request-head.ts): the original clients send no Host header, read
+ * several 102 heads before a 101 on the same connection as an earlier list
+ * request, and look header names up case-sensitively; owning the bytes makes
+ * all of that exact and the hand-over to the tunnel trivial.
+ */
+export function createL7rServer(options: L7rServerOptions): L7rServer {
+  const limits: L7rLimits = { ...DEFAULT_L7R_LIMITS, ...options.limits };
+  const logger = options.logger ?? pino({ name: 'l7r' });
+  const throttle = options.throttle instanceof LoginThrottle ? options.throttle : new LoginThrottle(options.throttle);
+  const connections = new Set<ClientConnection>();
+  const tunnels = new Set<Tunnel>();
+  let draining = false;
+
+  const authenticator = new RequestAuthenticator({
+    backend: options.backend,
+    providers: options.auth,
+    throttle,
+    verifier: options.verifier ?? sharedPasswordVerifier(),
+    logger,
+    metrics: options.metrics,
+    bearer: options.bearerTokens ?? true,
+  });
+  const context: L7rContext = {
+    backend: options.backend,
+    authenticator,
+    logger,
+    metrics: options.metrics,
+    limits,
+    tunnels,
+    isDraining: () => draining,
+    isServing: () => !draining && options.backend.serving !== false,
+  };
+
+  const server = createServer(
+    {
+      cert: options.tls.cert,
+      key: options.tls.key,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: limits.handshakeTimeoutMs,
+    },
+    (socket: TLSSocket) => {
+      if (draining) {
+        socket.destroy();
+        return;
+      }
+      // A FIN from the client must reach the VM as a FIN while the VM's answer still flows back. Set only now:
+      // on the server options it would also keep sockets whose client left mid-handshake until the handshake timeout.
+      socket.allowHalfOpen = true;
+      const connection = new ClientConnection(socket, {
+        limits,
+        logger,
+        handler: (conn, head, receivedAt) => handleRequest(context, conn, head, receivedAt),
+        isDraining: () => draining,
+        onClose: (conn) => connections.delete(conn),
+      });
+      connections.add(connection);
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  // Every TCP socket, handshaking ones included, so close() can cut what the drain left.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', (error, socket) => {
+    logger.debug({ err: error, ip: socket.remoteAddress }, 'TLS handshake failed');
+  });
+
+  return {
+    server,
+    get activeSessions() {
+      return tunnels.size;
+    },
+    async listen(port, host) {
+      server.listen(port, host);
+      await once(server, 'listening');
+      const address = server.address() as AddressInfo;
+      logger.info({ host: address.address, port: address.port }, 'L7R listening');
+      return { port: address.port };
+    },
+    async close(drainMs = 10_000) {
+      draining = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const connection of connections) if (connection.idle) connection.endWith();
+      const deadline = Date.now() + drainMs;
+      while ((connections.size > 0 || tunnels.size > 0) && Date.now() < deadline) await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
+      for (const tunnel of tunnels) tunnel.close('shutdown');
+      for (const connection of connections) connection.destroy();
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([...tunnels].map((tunnel) => tunnel.done));
+      await stopped;
+      logger.info('L7R stopped');
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
