@@ -6,6 +6,7 @@ import { createDriverFactory } from '../drivers/create-driver-factory.js';
 import { Hkd } from '../hkd/hkd.js';
 import { TcpPortProbe } from '../hkd/readiness-probe.js';
 import { createBuiltinAuthProvider, createL7rServer, createLdapAuthProvider, ensureTlsMaterial, type AuthProvider, type L7rServer } from '../l7r/index.js';
+import { fingerprintOf } from '../l7r/tls-material.js';
 import type { DesiredState } from '../spec/desired-state.js';
 import { openNotifier } from '../state/notifier-open.js';
 import type { StoreConfig } from '../state/open-store.js';
@@ -88,11 +89,13 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     let l7rPort: number | undefined;
     if (input.l7r) {
       const listen = input.listen ?? { host: desired.settings.l7r.address, port: desired.settings.l7r.port };
-      l7r = createL7rServer({ backend, tls: await tlsFor(desired, input.file, me.address), auth: authProviders(desired, backend), logger: log.child({ component: 'l7r' }), metrics: metrics.l7r });
+      const tls = await tlsFor(desired, input.file, me.address);
+      l7r = createL7rServer({ backend, tls, auth: authProviders(desired, backend), logger: log.child({ component: 'l7r' }), metrics: metrics.l7r });
       l7rPort = (await l7r.listen(listen.port, listen.host)).port;
       const server = l7r;
       cleanup.push(() => server.close(input.drainMs ?? 10_000));
-      log.info({ address: listen.host, port: l7rPort }, 'L7R listening');
+      // Users pin this fingerprint (`qvd connect --fingerprint`): say it where an operator sees it.
+      log.info({ address: listen.host, port: l7rPort, fingerprint: fingerprintOf(tls.cert) }, 'L7R listening');
     }
 
     let hkd: Hkd | undefined;

@@ -4,7 +4,7 @@ import { edit, EXAMPLE_FILE, exampleText, positionOf } from '../../fixtures/spec
 
 interface Variant {
   readonly name: string;
-  /** Text replacements applied in order to examples/qvd.yaml. */
+  /** Text replacements applied in order to the example spec. */
   readonly edits: readonly (readonly [from: string, to: string])[];
   /** The diagnostic expected among the others. */
   readonly summary: RegExp;
@@ -74,7 +74,7 @@ const variants: readonly Variant[] = [
   { name: 'database URL variable unset', edits: [['sqlite: .qvd/state.db', 'postgres: {url_env: QVD_TEST_DB_URL}']], summary: /^settings\.database\.postgres\.url_env: the environment variable QVD_TEST_DB_URL is not set$/, at: { needle: 'QVD_TEST_DB_URL' } },
 ];
 
-describe('broken variants of examples/qvd.yaml', () => {
+describe('broken variants of the example spec', () => {
   it('the example itself is valid', async () => {
     const result = await readSpecText(exampleText(), EXAMPLE_FILE, { checkFiles: false, env: {} });
     expect(result.diagnostics).toEqual([]);
