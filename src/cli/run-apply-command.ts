@@ -12,6 +12,8 @@ import { parseDuration } from '../spec/durations.js';
 import { InvalidInputError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { LineReporter } from './line-reporter.js';
+import { ListrReporter } from './listr-reporter.js';
+import type { ApplyReporter } from '../reconcile/apply-plan.js';
 import { createNodeDrivers } from './node-drivers.js';
 
 export interface ApplyCommandInput {
@@ -49,7 +51,11 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
   } else {
     opened = await openSpec(input.file, { withStore: true });
   }
-  const reporter = new LineReporter((l) => input.say(l), input.color);
+  // Live lines on a terminal (listr2), plain log lines for pipelines and logs.
+  const live = process.stdout.isTTY === true && !input.json;
+  const lines = new LineReporter((l) => input.say(l), input.color);
+  let listr: ListrReporter | undefined;
+  const reporter: ApplyReporter = { step: (...a) => (listr ?? lines).step(...a) };
   try {
     for (const w of opened.warnings) input.say(formatDiagnostic(w, { color: input.color }));
     const outcome = await runApply({
@@ -69,10 +75,13 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
         for (const d of plan.diagnostics) input.say(formatDiagnostic(d, { color: input.color }));
         input.say(renderPlanText(plan, { color: input.color }));
         // A saved plan was reviewed when it was made.
-        return saved !== undefined || confirm(input.destroy ? 'Destroy everything above?' : 'Apply these changes?', input.autoApprove, input.json);
+        const go = saved !== undefined || (await confirm(input.destroy ? 'Destroy everything above?' : 'Apply these changes?', input.autoApprove, input.json));
+        if (go && live) listr = new ListrReporter(plan);
+        return go;
       },
       reporter,
     });
+    await listr?.finish();
     return summarise(outcome, input);
   } finally {
     await opened.store.close();
