@@ -33,6 +33,8 @@ const result = {
   changes: plan.changes.length,
   errors: plan.diagnostics.filter((d) => d.severity === 'error').length,
   ms: { total: tPlan, load: tLoaded, seed: tSeeded - tLoaded, specAndStore: tSpec - tSeeded, observeAndDiff: tPlan - tSpec },
+  // CPU time of this process: what the plan costs when the machine is shared.
+  cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   maxRssMb: process.resourceUsage().maxRSS / 1024,
 };
 if (mode === 'create') {
