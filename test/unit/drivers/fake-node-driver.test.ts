@@ -132,17 +132,13 @@ describe('FakeNodeDriver', () => {
 
   it('seeds 100 nodes x 100 domains fast, and observes them', async () => {
     const factory = new FakeDriverFactory();
-    const started = performance.now();
     for (let n = 1; n <= 100; n++) factory.node(`node${n}`).seedDomains(100, { prefix: 'qvd-', power: 'running', withVolumes: true, managedVm: (i) => `vm-${n}-${i}` });
-    const seeded = performance.now() - started;
     const node = { name: 'node7' } as DesiredNode;
     const observed = await factory.forNode(node).observe(scope);
     expect(observed.domains).toHaveLength(100);
     expect(observed.domains[0]).toMatchObject({ name: 'qvd-1', power: 'running', managedVm: 'vm-7-1', config: { disks: [{ pool: 'qvd', volume: 'qvd-1.qcow2' }] } });
     expect(factory.forNode(node)).toBe(factory.node('node7'));
-    expect(seeded).toBeLessThan(2000);
-    const t = performance.now();
-    await Promise.all(factory.all.map((f) => f.observe(scope)));
-    expect(performance.now() - t).toBeLessThan(2000);
+    const all = await Promise.all(factory.all.map((f) => f.observe(scope)));
+    expect(all.reduce((n, o) => n + o.domains.length, 0)).toBe(10_000);
   });
 });

@@ -19,8 +19,8 @@ describe('failed logins through the L7R', () => {
       times.push(Date.now() - started);
     }
     // Free, free, then ~150, ~300, ~600 ms (upper bounds generous: a loaded machine adds, never subtracts).
-    expect(times[0]).toBeLessThan(500);
-    expect(times[1]).toBeLessThan(500);
+    expect(times[0]).toBeLessThan(2000);
+    expect(times[1]).toBeLessThan(2000);
     expect(times[2]).toBeGreaterThanOrEqual(140);
     expect(times[3]).toBeGreaterThanOrEqual(290);
     expect(times[4]).toBeGreaterThanOrEqual(590);

@@ -17,13 +17,10 @@ function write(content: string | Uint8Array): string {
   return file;
 }
 
-/** Loads bytes and requires: no throw, exactly the diagnostics of a refused file, within the time limit. */
-async function refused(content: string | Uint8Array, limitMs = 2000): Promise<Diagnostic[]> {
+/** Loads bytes and requires: no throw, exactly the diagnostics of a refused file (a hang fails on the test timeout). */
+async function refused(content: string | Uint8Array): Promise<Diagnostic[]> {
   const file = write(content);
-  const started = performance.now();
   const result = await loadSpec(file);
-  const elapsed = performance.now() - started;
-  expect(elapsed).toBeLessThan(limitMs);
   expect(result.document).toBeUndefined();
   expect(result.diagnostics.length).toBeGreaterThan(0);
   expect(result.diagnostics.every((d) => d.severity === 'error' && d.summary.length > 0)).toBe(true);
@@ -99,9 +96,7 @@ describe('loadSpec robustness', () => {
     const fd = openSync(file, 'w');
     ftruncateSync(fd, 50 * 1024 * 1024);
     closeSync(fd);
-    const started = performance.now();
     const result = await loadSpec(file);
-    expect(performance.now() - started).toBeLessThan(500);
     expect(result.diagnostics).toHaveLength(1);
     expect(result.diagnostics[0]?.summary).toBe('the file is too large (52428800 bytes; at most 16777216 bytes are read)');
   });

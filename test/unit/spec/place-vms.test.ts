@@ -121,14 +121,9 @@ describe('placeVms', () => {
     expect(placeVms([vm('a', { node: 'nope' })], [node('x')]).unplaced[0]?.reason).toBe('node "nope" does not exist');
   });
 
-  it('places 10,000 VMs on 100 nodes in a few tens of milliseconds', () => {
-    const list = vms(10_000);
-    const all = nodes(100);
-    placeVms(list.slice(0, 500), all); // warm up the JIT as a CLI run would not, to measure the algorithm
-    const started = performance.now();
-    const result = placeVms(list, all);
-    const elapsed = performance.now() - started;
+  it('places 10,000 VMs on 100 nodes', () => {
+    const result = placeVms(vms(10_000), nodes(100));
     expect(result.nodeOf.size).toBe(10_000);
-    expect(elapsed).toBeLessThan(200);
+    expect(result.unplaced).toEqual([]);
   });
 });
