@@ -4,6 +4,7 @@ import type { AttributeChange, Change, DomainChange, ImageFileChange, PowerChang
 import { DOMAIN_PREFIX } from './naming.js';
 import type { NodeTarget } from './node-target.js';
 import { renderDomainXml } from './render-domain-xml.js';
+import { maskVmaSecret } from './vma-cmdline.js';
 
 export interface DiffOptions {
   /** Delete home disks of VMs that are gone (they are kept by default). */
@@ -39,17 +40,33 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   const upserts: Change[] = [];
   const starts: PowerChange[] = [];
 
+  const volumes = new Map(o.volumes.filter((v) => v.pool === t.pool.name).map((v) => [v.name, v]));
+  const visiting = new Set(
+    opts.destroy
+      ? []
+      : o.domains
+          .filter((d) => d.managedVm !== undefined && d.power === 'running' && opts.specVms?.has(d.managedVm) === true && !t.domains.some((w) => w.vm.name === d.managedVm))
+          .map((d) => d.managedVm as string),
+  );
+  for (const vm of visiting) {
+    diagnostics.push({ severity: 'warning', node, summary: `VM ${vm} runs on ${node}, away from its placed node (failover by serve); it is left alone until it stops` });
+  }
+
   // Network and pool come first: everything else lives in them.
   const observedNet = o.networks.find((n) => n.name === t.network.name);
   if (!opts.destroy) {
-    const attrs = observedNet === undefined ? networkAttributes(undefined, t.network) : networkAttributes(observedNet, t.network);
+    // A visiting VM keeps its DHCP entry here while it runs (its lease renews).
+    const visitingMacs = new Set(o.domains.filter((d) => d.managedVm !== undefined && visiting.has(d.managedVm)).flatMap((d) => d.config.nics.map((n) => n.mac)));
+    const visitingHosts = (observedNet?.hosts ?? []).filter((h) => visitingMacs.has(h.mac));
+    const wantNet = visitingHosts.length === 0 ? t.network : { ...t.network, hosts: [...t.network.hosts, ...visitingHosts].sort((a, b) => a.mac.localeCompare(b.mac)) };
+    const attrs = networkAttributes(observedNet, wantNet);
     if (observedNet === undefined || attrs.length > 0) {
       upserts.push({
         kind: 'network',
         action: observedNet === undefined ? 'create' : 'update',
         node,
         name: t.network.name,
-        desired: t.network,
+        desired: wantNet,
         attributes: attrs,
         reason: observedNet === undefined ? 'not on the node' : 'differs from the spec',
       });
@@ -69,18 +86,6 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
         reason: pool === undefined ? 'not on the node' : 'differs from the spec',
       });
     }
-  }
-
-  const volumes = new Map(o.volumes.filter((v) => v.pool === t.pool.name).map((v) => [v.name, v]));
-  const visiting = new Set(
-    opts.destroy
-      ? []
-      : o.domains
-          .filter((d) => d.managedVm !== undefined && d.power === 'running' && opts.specVms?.has(d.managedVm) === true && !t.domains.some((w) => w.vm.name === d.managedVm))
-          .map((d) => d.managedVm as string),
-  );
-  for (const vm of visiting) {
-    diagnostics.push({ severity: 'warning', node, summary: `VM ${vm} runs on ${node}, away from its placed node (failover by serve); it is left alone until it stops` });
   }
 
   // Image files: uploaded once per node, replaced when their checksum moved.
@@ -266,7 +271,11 @@ export function domainAttributes(have: DomainConfig | undefined, want: DomainCon
   cmp('nics', have?.nics.map((n) => `${n.mac}@${n.network}`).join(' '), want.nics.map((n) => `${n.mac}@${n.network}`).join(' '));
   cmp('kernel', have?.kernel, want.kernel);
   cmp('initrd', have?.initrd, want.initrd);
-  cmp('cmdline', have?.cmdline, want.cmdline);
+  // The agent secret is compared, never shown: a changed secret reads as such.
+  const shownBefore = have?.cmdline === undefined ? undefined : maskVmaSecret(have.cmdline);
+  const shownAfter = want.cmdline === undefined ? undefined : maskVmaSecret(want.cmdline);
+  if (have !== undefined && have.cmdline !== want.cmdline && shownBefore === shownAfter) attrs.push({ name: 'cmdline', before: shownBefore, after: `${shownAfter ?? ''} (secret changed)` });
+  else cmp('cmdline', shownBefore, shownAfter);
   cmp('serial_log', have?.serialLog, want.serialLog);
   return attrs;
 }

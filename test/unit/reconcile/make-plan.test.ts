@@ -185,13 +185,19 @@ describe('makePlan and serve', () => {
     const n2 = obs.get('node2') as ObservedNode;
     // bob-desk (placed on node2) was failed over to node1 and runs there.
     const bobOnNode2 = n2.domains.find((x) => x.managedVm === 'bob-desk')!;
-    const withBob = { ...n1, domains: [...n1.domains, bobOnNode2], volumes: [...n1.volumes, ...n2.volumes.filter((v) => v.name.startsWith('vm-bob-desk'))] };
+    const bobHost = n2.networks[0]!.hosts.find((h) => h.name === 'bob-desk')!;
+    const withBob = {
+      ...n1,
+      domains: [...n1.domains, bobOnNode2],
+      volumes: [...n1.volumes, ...n2.volumes.filter((v) => v.name.startsWith('vm-bob-desk'))],
+      networks: [{ ...n1.networks[0]!, hosts: [...n1.networks[0]!.hosts, bobHost].sort((a, b) => a.mac.localeCompare(b.mac)) }],
+    };
     const plan = makePlan({ desired: d, snapshot: snapshotOf(d), observed: new Map([...obs, ['node1', withBob]]) });
     expect(plan.changes).toEqual([]);
     expect(plan.diagnostics.some((x) => x.severity === 'warning' && x.summary.includes('failover'))).toBe(true);
     // Once it is stopped there, the next apply cleans it up.
     const stopped = { ...withBob, domains: withBob.domains.map((x) => (x.managedVm === 'bob-desk' ? { ...x, power: 'stopped' as const } : x)) };
     const cleanup = makePlan({ desired: d, snapshot: snapshotOf(d), observed: new Map([...obs, ['node1', stopped]]) });
-    expect(kinds(cleanup.changes)).toEqual(['delete domain@node1', 'delete volume@node1']);
+    expect(kinds(cleanup.changes)).toEqual(['delete domain@node1', 'delete volume@node1', 'update network@node1']);
   });
 });
