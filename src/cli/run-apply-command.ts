@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import { ExitCode } from '../errors.js';
 import type { Plan } from '../reconcile/plan.js';
 import { loadPlanFile, type PlanFile } from '../reconcile/planfile.js';
+import { redactPlan } from '../reconcile/redact-plan.js';
 import { renderPlanText } from '../reconcile/render-plan-text.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
 import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
@@ -89,7 +90,8 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
 }
 
 function summarise(outcome: ApplyOutcome, input: ApplyCommandInput): ApplyCommandResult {
-  const plan = outcome.plan;
+  // The result is what --json prints: no agent secrets in it.
+  const plan = redactPlan(outcome.plan);
   const unreachable = plan.unreachableNodes;
   switch (outcome.kind) {
     case 'no-changes':

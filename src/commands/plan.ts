@@ -6,6 +6,7 @@ import { ExitCode } from '../errors.js';
 import { DriverPool } from '../drivers/driver-pool.js';
 import type { Plan as PlanValue } from '../reconcile/plan.js';
 import { savePlanFile } from '../reconcile/planfile.js';
+import { redactPlan } from '../reconcile/redact-plan.js';
 import { renderPlanText } from '../reconcile/render-plan-text.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
 import { openSpec } from '../usecases/open-spec.js';
@@ -43,7 +44,7 @@ export default class Plan extends QvdCommand<typeof Plan> {
       }
       if (plan.diagnostics.some((d) => d.severity === 'error')) process.exitCode = ExitCode.error;
       else if (f['detailed-exitcode'] && plan.changes.length > 0) process.exitCode = ExitCode.changesPending;
-      return plan;
+      return redactPlan(plan);
     } finally {
       await drivers.close();
       await opened.store.close();

@@ -43,6 +43,8 @@ export interface VmFacts {
   readonly nowMs: number;
   readonly timers: DesiredSettings['hkd'];
   readonly isProcessAlive: (pid: number) => boolean;
+  /** The VM's image runs the agent (and this HKD talks to it). */
+  readonly hasVma?: boolean;
 }
 
 const isUp = (d: ObservedDomain | undefined): boolean => d !== undefined && (d.power === 'running' || d.power === 'paused');
@@ -80,6 +82,9 @@ export function decideVm(f: VmFacts): VmAction {
       if (!up) return { kind: 'finish-stop', reason: 'zombie: the store said running but the domain is gone' };
       if (r.command === 'stop') return { kind: 'begin-stop', reason: 'stop requested' };
       if (record.power === 'stopped') return { kind: 'begin-stop', reason: 'power: stopped' };
+      if (f.hasVma === true && r.vmaFailures >= t.vmaMaxFailures && ageMs(r.readyAt ?? r.startedAt, f.nowMs) > t.vmaDeadAfter * 1000) {
+        return { kind: 'begin-stop', reason: `dead: its VMA failed ${r.vmaFailures} health checks in a row (vma_max_failures ${t.vmaMaxFailures})` };
+      }
       if (record.power === 'on-demand' && r.userState === 'disconnected' && ageMs(r.userStateAt, f.nowMs) > t.idleStop * 1000) {
         return { kind: 'begin-stop', reason: `idle: no session for idle_stop (${t.idleStop}s)` };
       }

@@ -5,7 +5,7 @@ import { Semaphore } from '../drivers/exec/semaphore.js';
 import type { NodeDriver } from '../drivers/node-driver.js';
 import type { ObservedDomain } from '../drivers/observed-state.js';
 import { domainName, DOMAIN_PREFIX, POOL_NAME, vmOfDomain } from '../reconcile/naming.js';
-import type { DesiredNode, DesiredSettings, DesiredState } from '../spec/desired-state.js';
+import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
 import { decodeNodeMessage, encodeNodeMessage, nodeChannel, VM_CHANNEL, type Notifier } from '../state/notifier.js';
 import { isProcessAlive } from '../state/process-alive.js';
 import type { NodeState, RuntimeStore, VmExpect, VmPatch, VmState, VmView } from '../state/runtime-store.js';
@@ -15,7 +15,8 @@ import { noHkdMetrics, type HkdMetrics } from './hkd-metrics.js';
 import { NodeObserver } from './node-observer.js';
 import { nodeUsage, type NodeUsage } from './node-usage.js';
 import type { ReadinessProbe } from './readiness-probe.js';
-import type { VmaControl } from './vma-control.js';
+import type { VmaControl, VmaTarget } from './vma-control.js';
+import { VmaWatch } from './vma-watch.js';
 
 export interface HkdOptions {
   /** The node this HKD runs on; it only ever touches this node's libvirt. */
@@ -27,8 +28,14 @@ export interface HkdOptions {
   readonly notifier: Notifier;
   readonly logger: Logger;
   readonly probe: ReadinessProbe;
-  /** Absent until the VMA exists: stops begin with the ACPI shutdown. */
+  /**
+   * The agents of VMs whose image runs one (desired.vmaSecrets): health
+   * pings, client-gone detection, and the first stop phase (poweroff).
+   * Absent: every VM is treated as agentless (stops begin with ACPI).
+   */
   readonly vma?: VmaControl;
+  /** How often the X session of a VM with a connected user is checked (default 5 s). */
+  readonly sessionCheckMs?: number;
   readonly metrics?: HkdMetrics;
   readonly host?: string;
   readonly pid?: number;
@@ -78,6 +85,7 @@ export class Hkd {
   #beatTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #started = false;
+  readonly #watch: VmaWatch | undefined;
 
   constructor(options: HkdOptions) {
     this.#o = options;
@@ -89,6 +97,10 @@ export class Hkd {
     this.#alive = options.isProcessAlive ?? isProcessAlive;
     this.#now = options.now ?? Date.now;
     this.#observer = new NodeObserver(options.driver, { network: '', pool: POOL_NAME, storageDir: '', domainPrefix: DOMAIN_PREFIX }, this.#now);
+    this.#watch =
+      options.vma === undefined
+        ? undefined
+        : new VmaWatch({ vma: options.vma, runtime: options.runtime, notifier: options.notifier, logger: this.#log, now: this.#now, ...(options.sessionCheckMs === undefined ? {} : { sessionCheckMs: options.sessionCheckMs }) });
   }
 
   /** Listen for wake-ups, announce the node, and start the loop and the heartbeat. */
@@ -188,6 +200,7 @@ export class Hkd {
         nowMs: this.#now(),
         timers,
         isProcessAlive: this.#alive,
+        hasVma: this.#vmaTarget(desired, view) !== undefined,
       });
       if (action.kind === 'none') continue;
       transitions = true;
@@ -197,6 +210,7 @@ export class Hkd {
         this.#log.error({ err: error, vm: view.record.name, action: action.kind }, 'reconcile failed');
       }
     }
+    this.#watchAgents(views, domains, desired);
     if (this.#state === 'starting') {
       this.#state = 'running';
       await this.#heartbeat();
@@ -238,7 +252,7 @@ export class Hkd {
     const name = view.record.name;
     switch (action.kind) {
       case 'claim-start':
-        if (await this.#cas(view, { state: 'stopped', command: 'start', node: this.node }, { state: 'starting', command: null, startedAt: null, readyAt: null }, `start claimed by the HKD of ${this.node}`)) {
+        if (await this.#cas(view, { state: 'stopped', command: 'start', node: this.node }, { state: 'starting', command: null, startedAt: null, readyAt: null, vmaOkAt: null, vmaFailures: 0 }, `start claimed by the HKD of ${this.node}`)) {
           this.#task(view, () => this.#startTask(view, desired));
         }
         return;
@@ -246,19 +260,19 @@ export class Hkd {
         this.#task(view, () => this.#startTask(view, desired));
         return;
       case 'await-ready':
-        this.#task(view, () => this.#awaitReady(view, desired.settings.hkd));
+        this.#task(view, () => this.#awaitReady(view, desired));
         return;
       case 'fail-start':
         this.#task(view, () => this.#failStart(view, action.reason));
         return;
       case 'begin-stop':
         if (await this.#cas(view, { state: r.state, node: this.node }, { state: 'stopping', command: null }, action.reason)) {
-          this.#task(view, () => this.#stopTask(view, ['vma', 'acpi', 'destroy'].filter((p) => p !== 'vma' || this.#o.vma !== undefined) as StopPhase[], desired.settings.hkd));
+          this.#task(view, () => this.#stopTask(view, stopPhases(0, desired.settings.hkd.stopTimeout, this.#vmaTarget(desired, view) !== undefined), desired));
         }
         return;
       case 'continue-stop': {
-        const phases = r.state === 'zombie' ? (['destroy'] as StopPhase[]) : stopPhases(this.#now() - Date.parse(r.stateAt), desired.settings.hkd.stopTimeout, this.#o.vma !== undefined);
-        this.#task(view, () => this.#stopTask(view, phases, desired.settings.hkd));
+        const phases = r.state === 'zombie' ? (['destroy'] as StopPhase[]) : stopPhases(this.#now() - Date.parse(r.stateAt), desired.settings.hkd.stopTimeout, this.#vmaTarget(desired, view) !== undefined);
+        this.#task(view, () => this.#stopTask(view, phases, desired));
         return;
       }
       case 'finish-stop':
@@ -289,7 +303,6 @@ export class Hkd {
 
   async #startTask(view: VmView, desired: DesiredState): Promise<void> {
     const name = view.record.name;
-    const timers = desired.settings.hkd;
     try {
       const steps = await this.#uses(async () => {
         const current = await this.#o.desired();
@@ -303,20 +316,23 @@ export class Hkd {
       });
       this.#log.info({ vm: name, steps }, 'domain started');
       await this.#cas(view, { state: 'starting', node: this.node }, { startedAt: this.#iso() }, `domain started on ${this.node}; waiting for the desktop`);
-      await this.#awaitReady(view, timers);
+      await this.#awaitReady(view, desired);
     } catch (error) {
       if (this.#abort.signal.aborted) return;
       await this.#failStart(view, `start failed: ${messageOf(error)}`);
     }
   }
 
-  async #awaitReady(view: VmView, timers: DesiredSettings['hkd']): Promise<void> {
+  async #awaitReady(view: VmView, desired: DesiredState): Promise<void> {
+    const timers = desired.settings.hkd;
     const deadline = Date.parse(view.runtime.stateAt) + timers.startTimeout * 1000;
     const requested = Date.parse(view.runtime.commandAt ?? view.runtime.stateAt);
-    const target = { vm: view.record.name, ip: view.record.ip };
+    const agent = this.#vmaTarget(desired, view);
+    const target = { vm: view.record.name, ip: view.record.ip, ...(agent === undefined ? {} : { vmaSecret: agent.secret }) };
+    const why = agent === undefined ? `ready: the desktop port of ${view.record.ip} answers` : `ready: the VMA of ${view.record.ip} answers`;
     while (!this.#abort.signal.aborted) {
       if (await this.#o.probe.ready(target, this.#abort.signal)) {
-        const ok = await this.#cas(view, { state: 'starting', node: this.node }, { state: 'running', readyAt: this.#iso() }, `ready: the desktop port of ${view.record.ip} answers`);
+        const ok = await this.#cas(view, { state: 'starting', node: this.node }, { state: 'running', readyAt: this.#iso(), ...(agent === undefined ? {} : { vmaOkAt: this.#iso(), vmaFailures: 0 }) }, why);
         if (ok) {
           const seconds = (this.#now() - requested) / 1000;
           this.#metrics.vmStarted('ok', seconds);
@@ -343,16 +359,22 @@ export class Hkd {
   }
 
   /** Each phase acts, then waits up to stop_timeout for the domain to be gone. */
-  async #stopTask(view: VmView, phases: readonly StopPhase[], timers: DesiredSettings['hkd']): Promise<void> {
+  async #stopTask(view: VmView, phases: readonly StopPhase[], desired: DesiredState): Promise<void> {
+    const timers = desired.settings.hkd;
     const name = view.record.name;
     const domain = domainName(name);
+    const agent = this.#vmaTarget(desired, view);
     for (const phase of phases) {
       if (this.#abort.signal.aborted) return;
       try {
-        if (phase === 'vma') await this.#o.vma?.poweroff({ vm: name, ip: view.record.ip }, this.#abort.signal);
-        else await this.#uses(() => this.#o.driver.stopDomain(domain, phase === 'acpi'));
+        if (phase === 'vma') {
+          if (agent === undefined) continue;
+          await this.#o.vma?.poweroff(agent);
+        } else await this.#uses(() => this.#o.driver.stopDomain(domain, phase === 'acpi'));
       } catch (error) {
         this.#log.warn({ vm: name, phase, err: error }, 'stop step failed');
+        // An agent that cannot be asked will not power the guest off: no use waiting for it.
+        if (phase === 'vma') continue;
       }
       const limitMs = phase === 'destroy' ? Math.max(30_000, timers.stopTimeout * 1000) : timers.stopTimeout * 1000;
       if (await this.#waitGone(domain, limitMs)) {
@@ -388,6 +410,29 @@ export class Hkd {
     if (ok && session !== null && session !== undefined) {
       await this.#o.notifier.notify(nodeChannel(session.node), encodeNodeMessage({ kind: 'takeover', session: session.id, by: 'vm-stopped' })).catch(() => undefined);
     }
+  }
+
+  /** The VM's agent, when its image runs one and this HKD talks to agents. */
+  #vmaTarget(desired: DesiredState, view: VmView): VmaTarget | undefined {
+    if (this.#o.vma === undefined) return undefined;
+    const secret = desired.vmaSecrets?.[view.record.name];
+    return secret === undefined ? undefined : { vm: view.record.name, ip: view.record.ip, secret };
+  }
+
+  /** Health and session checks of the running VMs' agents (vma-watch.ts); never blocks the pass. */
+  #watchAgents(views: readonly VmView[], domains: ReadonlyMap<string, ObservedDomain>, desired: DesiredState): void {
+    const watch = this.#watch;
+    if (watch === undefined) return;
+    const watched = new Set<number>();
+    for (const view of views) {
+      const r = view.runtime;
+      const up = domains.get(view.record.name)?.power === 'running';
+      const agent = this.#vmaTarget(desired, view);
+      if (r.state !== 'running' || r.node !== this.node || !up || agent === undefined || this.#inflight.has(r.id)) continue;
+      watched.add(r.id);
+      watch.visit(view, agent, desired.settings.hkd);
+    }
+    for (const id of watch.known) if (!watched.has(id)) watch.forget(id);
   }
 
   async #cas(view: VmView, expect: VmExpect, patch: VmPatch, reason: string): Promise<boolean> {

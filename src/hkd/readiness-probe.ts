@@ -4,12 +4,14 @@ import { connect } from 'node:net';
 export interface ProbeTarget {
   readonly vm: string;
   readonly ip: string;
+  /** The VM's agent secret, when its image runs the VMA. */
+  readonly vmaSecret?: string;
 }
 
 /**
- * "Is this VM ready for a session?" Until the VMA exists (NX issue) the
- * answer is "its desktop port accepts a TCP connection"; the VMA handshake
- * (x_start, then x_state = listening) will be another implementation.
+ * "Is this VM ready for a session?" With an agent: it answers (see
+ * agent-readiness-probe.ts; the session itself is started per connect by
+ * the L7R backend). Without: its desktop port accepts a TCP connection.
  */
 export interface ReadinessProbe {
   ready(target: ProbeTarget, signal?: AbortSignal): Promise<boolean>;

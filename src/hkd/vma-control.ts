@@ -1,8 +1,23 @@
+import type { XStateResult } from '../vma/vma-api.js';
+
+/** One VM's agent: where it is (reachable from this node) and its secret. */
+export interface VmaTarget {
+  readonly vm: string;
+  readonly ip: string;
+  readonly secret: string;
+}
+
 /**
- * What the HKD asks of the agent inside a VM. Absent until the VMA exists
- * (NX issue): the stop sequence then starts at the ACPI shutdown.
+ * What the node side (HKD, L7R backend) asks of the agent inside a VM.
+ * Only VMs whose image runs the VMA (and so have a secret) are asked; the
+ * others start and stop without it (port probe, ACPI).
  */
 export interface VmaControl {
-  /** Ask the guest to power itself off; false when the agent did not take the request. */
-  poweroff(target: { readonly vm: string; readonly ip: string }, signal?: AbortSignal): Promise<boolean>;
+  /** Resolves when the agent answers; throws otherwise. */
+  ping(target: VmaTarget): Promise<void>;
+  xState(target: VmaTarget): Promise<XStateResult>;
+  /** `params`: the client's `qvd.client.*` parameters plus `user` and `cookie`. */
+  xStart(target: VmaTarget, params: Readonly<Record<string, string>>): Promise<XStateResult>;
+  /** Ask the guest to power itself off: true once the agent took the request; throws when it could not be asked. */
+  poweroff(target: VmaTarget): Promise<boolean>;
 }

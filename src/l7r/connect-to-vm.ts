@@ -104,6 +104,10 @@ class ConnectAttempt {
       this.log.error({ session: endpoint.sessionId }, 'backend gave a slave key that is not 64 alphanumerics');
       return this.fail('internal error');
     }
+    if (endpoint.nxCookie !== undefined && !/^[0-9a-f]{32}$/.test(endpoint.nxCookie)) {
+      this.log.error({ session: endpoint.sessionId }, 'backend gave an NX cookie that is not 32 lowercase hex digits');
+      return this.fail('internal error');
+    }
     let vm: Socket;
     try {
       vm = await connectEndpoint(endpoint.host, endpoint.port, context.limits.endpointConnectTimeoutMs, this.abort.signal);
@@ -136,6 +140,8 @@ class ConnectAttempt {
         ['Connection', 'Upgrade'],
         ['Upgrade', 'QVD/1.0'],
         ['X-QVD-Slave-Key', endpoint.slaveKey],
+        // Extra to the original protocol (its clients ignore it): the cookie nxproxy must present.
+        ...(endpoint.nxCookie === undefined ? [] : [['X-QVD-NX-Cookie', endpoint.nxCookie] as [string, string]]),
       ]),
     );
     const seconds = Number(process.hrtime.bigint() - this.receivedAt) / 1e9;

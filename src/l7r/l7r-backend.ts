@@ -31,6 +31,12 @@ export interface VmEndpoint {
   /** Per-session secret sent back as X-QVD-Slave-Key. */
   readonly slaveKey: string;
   readonly sessionId: string;
+  /**
+   * The NX cookie the VM's agent listens with for this connection (32 hex),
+   * sent back as X-QVD-NX-Cookie for the client's nxproxy. Absent for a VM
+   * without agent (its nxagent, if any, runs without a per-connection cookie).
+   */
+  readonly nxCookie?: string;
 }
 
 export type PrepareFailure = { readonly kind: 'not-found' } | { readonly kind: 'blocked' } | { readonly kind: 'unavailable'; readonly reason: string };

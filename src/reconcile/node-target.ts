@@ -1,5 +1,6 @@
 import type { DomainConfig, ObservedNetwork } from '../drivers/observed-state.js';
 import type { DesiredImage, DesiredNode, DesiredState, DesiredVm } from '../spec/desired-state.js';
+import { cmdlineWithSecret } from './vma-cmdline.js';
 import { domainName, homeVolume, imageInitrdVolume, imageKernelVolume, imageVolume, overlayVolume, POOL_NAME, serialLogPath } from './naming.js';
 
 const MiB = 1024 * 1024;
@@ -60,7 +61,7 @@ export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVir
     if (img === undefined) continue;
     volumes.push({ vm: vm.name, role: 'root', volume: overlayVolume(vm.name), backing: { volume: imageVolume(img.key), format: 'qcow2' } });
     volumes.push({ vm: vm.name, role: 'home', volume: homeVolume(vm.name), capacityBytes: img.homeSizeMb * MiB });
-    domains.push({ vm, domain: domainName(vm.name), config: domainConfig(vm, img, node, net.name, hardwareVirt) });
+    domains.push({ vm, domain: domainName(vm.name), config: domainConfig(vm, img, node, net.name, hardwareVirt, desired.vmaSecrets?.[vm.name]) });
   }
   return {
     node,
@@ -82,7 +83,11 @@ export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVir
   };
 }
 
-function domainConfig(vm: DesiredVm, img: DesiredImage, node: DesiredNode, network: string, hardwareVirt: boolean): DomainConfig {
+/**
+ * `vmaSecret`: the VM's agent secret (desired.vmaSecrets), put on the kernel
+ * command line; apply and the HKD both render through here, so they agree.
+ */
+function domainConfig(vm: DesiredVm, img: DesiredImage, node: DesiredNode, network: string, hardwareVirt: boolean, vmaSecret: string | undefined): DomainConfig {
   const boot = img.boot;
   return {
     type: hardwareVirt ? 'kvm' : 'qemu',
@@ -98,7 +103,7 @@ function domainConfig(vm: DesiredVm, img: DesiredImage, node: DesiredNode, netwo
       : {
           kernel: `${node.storageDir}/${imageKernelVolume(img.key)}`,
           ...(boot.initrd === undefined ? {} : { initrd: `${node.storageDir}/${imageInitrdVolume(img.key)}` }),
-          cmdline: boot.cmdline,
+          cmdline: cmdlineWithSecret(boot.cmdline, img.vma ? vmaSecret : undefined),
         }),
     serialLog: serialLogPath(node.storageDir, vm.name),
   };

@@ -6,7 +6,9 @@ import { PLAN_FORMAT_VERSION, type Plan } from './plan.js';
 /**
  * A saved plan: the plan and the desired state it was made from, so that
  * `qvd apply FILE` applies exactly what was reviewed, without the spec.
- * It holds password hashes (never plaintext): keep it like the spec.
+ * It holds password hashes (never plaintext) and the VMs' agent secrets (in
+ * the domain definitions and `desired.vmaSecrets`): it is written 0600; keep
+ * it like the store.
  */
 export interface PlanFile {
   readonly qvdPlanFile: typeof PLAN_FORMAT_VERSION;

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { QvdError } from '../errors.js';
 import { createDriverFactory } from '../drivers/create-driver-factory.js';
 import { Hkd } from '../hkd/hkd.js';
-import { TcpPortProbe } from '../hkd/readiness-probe.js';
+import { AgentReadinessProbe } from '../hkd/agent-readiness-probe.js';
+import { HttpVmaControl } from '../hkd/http-vma-control.js';
 import { createBuiltinAuthProvider, createL7rServer, createLdapAuthProvider, ensureTlsMaterial, type AuthProvider, type L7rServer } from '../l7r/index.js';
 import { fingerprintOf } from '../l7r/tls-material.js';
 import type { DesiredState } from '../spec/desired-state.js';
@@ -74,6 +75,8 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     cleanup.push(() => notifier.close());
     const source = new DesiredSource(desired, initialSerial, async () => (await openSpec(input.file, { withStore: true, env }).then(async (o) => (await o.store.close(), o))).desired, runtime, log);
     const metrics = createServeMetrics();
+    // One client of the VMs' agents for the HKD (health, stop) and the L7R (sessions).
+    const vma = new HttpVmaControl();
 
     const backend = await ServeBackend.create({
       node: input.node,
@@ -82,6 +85,8 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
       settings: async () => (await source.get()).settings,
       logger: log,
       metrics: metrics.backend,
+      vma,
+      vmaSecret: async (vm) => (await source.get()).vmaSecrets?.[vm],
     });
     cleanup.push(() => backend.close());
 
@@ -109,7 +114,8 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
         runtime,
         notifier,
         logger: log,
-        probe: new TcpPortProbe(),
+        probe: new AgentReadinessProbe(vma),
+        vma,
         metrics: metrics.hkd,
         l7rAddress: l7rPort === undefined ? null : `${me.address}:${l7rPort}`,
       });

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { NX_PORT } from '../hkd/readiness-probe.js';
+import type { VmaControl } from '../hkd/vma-control.js';
 import { PrepareError, type AuthenticatedUser, type L7rBackend, type L7rUserRecord, type L7rVm, type VmEndpoint } from '../l7r/l7r-backend.js';
 import { newSlaveKey } from '../l7r/slave-key.js';
 import type { DesiredSettings } from '../spec/desired-state.js';
@@ -9,6 +10,7 @@ import { decodeNodeMessage, encodeNodeMessage, nodeChannel, VM_CHANNEL, type Not
 import { isProcessAlive } from '../state/process-alive.js';
 import type { RuntimeStore, VmRuntime, VmView } from '../state/runtime-store.js';
 import { chooseNode } from './choose-node.js';
+import { startDesktopSession } from './start-desktop-session.js';
 
 /** The reference's takeover limits: ask again every 2 s, for up to 30 s. */
 export interface TakeoverLimits {
@@ -33,6 +35,18 @@ export interface ServeBackendOptions {
   readonly pollMs?: number;
   readonly takeover?: Partial<TakeoverLimits>;
   readonly metrics?: { prepared(result: 'ok' | 'failed', seconds: number): void };
+  /**
+   * The agents of VMs whose image runs one: with both of these, each
+   * connect starts its X session through the VMA with a fresh NX cookie.
+   */
+  readonly vma?: VmaControl;
+  /** The VM's agent secret (desired.vmaSecrets), undefined for a VM without agent. */
+  readonly vmaSecret?: (vm: string) => Promise<string | undefined>;
+  /**
+   * x_start → `listening` (default 60 s: the original allows 10 s, but a
+   * first start formats the home disk, and TCG guests are slow).
+   */
+  readonly sessionStartMs?: number;
 }
 
 /**
@@ -125,10 +139,10 @@ export class ServeBackend implements L7rBackend {
     return true;
   }
 
-  async prepareVm(user: AuthenticatedUser, id: number, _clientParams: Readonly<Record<string, string>>, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
+  async prepareVm(user: AuthenticatedUser, id: number, clientParams: Readonly<Record<string, string>>, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
     const t0 = this.#now();
     try {
-      const endpoint = await this.#prepare(user, id, progress, signal);
+      const endpoint = await this.#prepare(user, id, clientParams, progress, signal);
       this.#o.metrics?.prepared('ok', (this.#now() - t0) / 1000);
       return endpoint;
     } catch (error) {
@@ -191,7 +205,7 @@ export class ServeBackend implements L7rBackend {
     return this.#o.runtime.revokeToken(tokenHash(token));
   }
 
-  async #prepare(user: AuthenticatedUser, id: number, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
+  async #prepare(user: AuthenticatedUser, id: number, clientParams: Readonly<Record<string, string>>, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
     if (!this.#serving) throw unavailable('this node is shutting down');
     const first = await this.#o.runtime.vm(id);
     if (first === undefined || first.record.user !== user.key) throw new PrepareError({ kind: 'not-found' });
@@ -215,7 +229,10 @@ export class ServeBackend implements L7rBackend {
       if (view === undefined) throw new PrepareError({ kind: 'not-found' });
       if (view.record.blocked) throw new PrepareError({ kind: 'blocked' });
       const r = view.runtime;
-      if (r.state === 'running' && r.node !== null) return this.#claimSession(user, view, say, signal);
+      if (r.state === 'running' && r.node !== null) {
+        const endpoint = await this.#claimSession(user, view, say, signal);
+        return this.#startDesktop(user, view, endpoint, clientParams, say, signal);
+      }
       switch (r.state) {
         case 'stopped':
           if (r.command === 'start') {
@@ -313,6 +330,38 @@ export class ServeBackend implements L7rBackend {
         await this.#askToEnd(old.node, old.id, sessionId);
       }
       await this.#waitVmChange(Math.max(1, this.#takeover.retryMs - (this.#now() - lastAsk)), signal);
+    }
+  }
+
+  /**
+   * With an agent: the session's X server is started for this connection
+   * (start-desktop-session.ts) and the endpoint carries its NX cookie. The
+   * session is claimed first, so only its holder talks to the agent, and a
+   * takeover has already asked the previous tunnel to close. On failure the
+   * session is given back here: the L7R only ends sessions it was handed.
+   */
+  async #startDesktop(user: AuthenticatedUser, view: VmView, endpoint: VmEndpoint, clientParams: Readonly<Record<string, string>>, say: (t: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
+    const secret = this.#o.vma === undefined ? undefined : await this.#o.vmaSecret?.(view.record.name);
+    if (this.#o.vma === undefined || secret === undefined) return endpoint;
+    try {
+      const nxCookie = await startDesktopSession({
+        vma: this.#o.vma,
+        target: { vm: view.record.name, ip: view.record.ip, secret },
+        login: user.login,
+        clientParams,
+        say,
+        signal,
+        timeoutMs: this.#o.sessionStartMs ?? 60_000,
+        now: this.#now,
+      });
+      return { ...endpoint, nxCookie };
+    } catch (error) {
+      this.#issued.delete(endpoint.sessionId);
+      this.#endRequested.delete(endpoint.sessionId);
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#log.warn({ vm: view.record.name, session: endpoint.sessionId, reason }, 'the desktop session did not start');
+      await this.#transition(view.runtime.id, { sessionId: endpoint.sessionId }, { session: null, userState: 'disconnected' }, `session ${endpoint.sessionId} given up: ${reason}`);
+      throw unavailable(reason);
     }
   }
 

@@ -41,11 +41,11 @@ export function checkSettings(document: SpecDocument, nodes: readonly DesiredNod
   }
 
   const hkd = settings?.hkd;
-  const seconds = (field: 'start_timeout' | 'stop_timeout' | 'heartbeat' | 'node_lost', fallback: number): number => {
+  const seconds = (field: 'start_timeout' | 'stop_timeout' | 'heartbeat' | 'node_lost' | 'vma_ping', fallback: number): number => {
     const value = hkd?.[field];
     return value === undefined ? fallback : (parseDuration(value) ?? fallback);
   };
-  for (const field of ['start_timeout', 'stop_timeout', 'heartbeat'] as const) {
+  for (const field of ['start_timeout', 'stop_timeout', 'heartbeat', 'vma_ping'] as const) {
     if (hkd?.[field] !== undefined && seconds(field, 1) === 0) out.push(errorAt(['settings', 'hkd', field], `settings.hkd.${field}: must be at least 1s`));
   }
   const heartbeat = seconds('heartbeat', 120);

@@ -12,6 +12,12 @@ export interface DesiredState {
   readonly images: readonly DesiredImage[];
   readonly users: readonly DesiredUser[];
   readonly vms: readonly DesiredVm[];
+  /**
+   * Per-VM secret of the agent (VMA), by VM name, for VMs whose image has
+   * one. Derived from the store's key (vma-secrets.ts), so absent when no
+   * store was opened (validate). Never in records or plans shown to people.
+   */
+  readonly vmaSecrets?: Readonly<Record<string, string>>;
 }
 
 export interface DesiredSettings {
@@ -33,6 +39,11 @@ export interface DesiredSettings {
     readonly heartbeat: number;
     readonly nodeLost: number;
     readonly maxParallelOps: number;
+    /** VMA health ping period. */
+    readonly vmaPing: number;
+    /** Failed pings in a row that, with vmaDeadAfter of running, make a VM dead. */
+    readonly vmaMaxFailures: number;
+    readonly vmaDeadAfter: number;
   };
   readonly database: { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly urlEnv: string };
   readonly auth: {
@@ -67,6 +78,8 @@ export interface DesiredImage {
   readonly vcpus: number;
   readonly homeSizeMb: number;
   readonly application: boolean;
+  /** Runs the qvd agent (needs boot: its secret travels on the kernel command line). */
+  readonly vma: boolean;
   readonly boot?: { readonly kernel: string; readonly initrd?: string; readonly cmdline: string };
 }
 

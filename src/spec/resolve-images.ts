@@ -44,6 +44,8 @@ export function resolveImage(spec: SpecImage, specDir: string, readFile?: (p: st
     vcpus: spec.vcpus ?? IMAGE_DEFAULTS.vcpus,
     homeSizeMb: spec.home_size_mb ?? IMAGE_DEFAULTS.homeSizeMb,
     application: spec.application ?? false,
+    // Only a directly booted kernel can be handed the agent's secret.
+    vma: boot !== undefined && spec.vma !== false,
     ...(boot === undefined
       ? {}
       : {

@@ -15,6 +15,9 @@ export const SETTINGS_DEFAULTS = {
   heartbeat: 120,
   nodeLost: 600,
   maxParallelOps: 10,
+  vmaPing: 120,
+  vmaMaxFailures: 10,
+  vmaDeadAfter: 320,
   sqlitePath: '.qvd/state.db',
   tokenTtl: 86400,
   ldapUserFilter: '(uid=%u)',
@@ -52,6 +55,9 @@ export function resolveSettings(spec: SpecSettings | undefined, network: Resolve
       heartbeat: seconds(spec?.hkd?.heartbeat, SETTINGS_DEFAULTS.heartbeat),
       nodeLost: seconds(spec?.hkd?.node_lost, SETTINGS_DEFAULTS.nodeLost),
       maxParallelOps: spec?.hkd?.max_parallel_ops ?? SETTINGS_DEFAULTS.maxParallelOps,
+      vmaPing: seconds(spec?.hkd?.vma_ping, SETTINGS_DEFAULTS.vmaPing),
+      vmaMaxFailures: spec?.hkd?.vma_max_failures ?? SETTINGS_DEFAULTS.vmaMaxFailures,
+      vmaDeadAfter: seconds(spec?.hkd?.vma_dead_after, SETTINGS_DEFAULTS.vmaDeadAfter),
     },
     database:
       database?.postgres !== undefined

@@ -8,6 +8,7 @@ import { checkSettings } from './check-settings.js';
 import { checkTls } from './check-tls.js';
 import { checkVmIps } from './check-vm-ips.js';
 import type { DesiredState, DesiredUser, DesiredVm } from './desired-state.js';
+import { checkImageAgent } from './check-image-agent.js';
 import { errorAt, hasErrors, type Diagnostic } from './diagnostic.js';
 import { formatIpv4, macForIpv4, parseIpv4 } from './ipv4.js';
 import { placeVms, type PlacementVm } from './place-vms.js';
@@ -65,6 +66,7 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
     ...(network.network === undefined ? [] : checkVmIps(document, network.network)),
     ...checkCapacity(document, nodes, images),
     ...checkSettings(document, nodes, context.env),
+    ...checkImageAgent(document),
     ...tls.diagnostics,
     ...digestProblems,
   );

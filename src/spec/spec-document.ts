@@ -36,6 +36,9 @@ export interface SpecSettings {
     heartbeat?: Duration;
     node_lost?: Duration;
     max_parallel_ops?: number;
+    vma_ping?: Duration;
+    vma_max_failures?: number;
+    vma_dead_after?: Duration;
   };
   database?: { sqlite?: string; postgres?: { url_env: string } };
   auth?: {
@@ -68,6 +71,7 @@ export interface SpecImage {
   vcpus?: number;
   home_size_mb?: number;
   application?: boolean;
+  vma?: boolean;
   boot?: { kernel: string; initrd?: string; cmdline?: string };
 }
 

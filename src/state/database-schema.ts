@@ -27,6 +27,8 @@ export interface MetaTable {
   /** Always 1: the table holds exactly one row. */
   id: number;
   serial: number;
+  /** Key of the VMs' agent secrets (migration 003); never shown, never in a plan. */
+  vma_key: string | null;
 }
 
 export interface LockTable {

@@ -9,6 +9,7 @@ import { migrationProvider } from './migration-provider.js';
 import { isProcessAlive } from './process-alive.js';
 import { imageCodec, nodeCodec, userCodec, vmCodec, type RecordCodec } from './record-codecs.js';
 import { readTableAsArrays } from './json-table-read.js';
+import { newVmaStoreKey } from '../spec/vma-secrets.js';
 import { batchRecordWrites } from './record-write-batch.js';
 import type { JournalEntry, LockHolder, RecordWrite, Store, StoreSnapshot } from './store.js';
 
@@ -125,6 +126,15 @@ export class KyselyStore implements Store {
       await upsertRows(db, vmCodec, batch.vm.upserts.map(vmCodec.toRow));
       return bumpSerial(db);
     });
+  }
+
+  async vmaKey(): Promise<string> {
+    // Set only while still null: of two processes racing here, the second
+    // update changes nothing and both read the first one's key.
+    await this.#db.updateTable('meta').set({ vma_key: newVmaStoreKey() }).where('id', '=', 1).where('vma_key', 'is', null).execute();
+    const row = await this.#db.selectFrom('meta').select('vma_key').where('id', '=', 1).executeTakeFirstOrThrow();
+    if (row.vma_key === null) throw new QvdError(`state ${this.location}: no VMA key after setting one`);
+    return row.vma_key;
   }
 
   bumpSerial(): Promise<number> {

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './migrations/001-initial.js';
 import * as runtime from './migrations/002-runtime.js';
+import * as vmaKey from './migrations/003-vma-key.js';
 
 /**
  * Every migration, listed by hand: scanning a directory would break once the
@@ -11,6 +12,7 @@ import * as runtime from './migrations/002-runtime.js';
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': initial,
   '002-runtime': runtime,
+  '003-vma-key': vmaKey,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -215,6 +215,12 @@ export class KyselyRuntimeStore implements RuntimeStore {
     });
   }
 
+  async recordVmaHealth(id: number, ok: boolean): Promise<void> {
+    const q = this.#db.updateTable('vm_runtime').where('id', '=', id).where('retired_at', 'is', null).where('state', 'in', ['starting', 'running']);
+    if (ok) await q.set({ vma_ok_at: this.#iso(), vma_failures: 0 }).execute();
+    else await q.set({ vma_failures: sql`vma_failures + 1` }).execute();
+  }
+
   async heartbeat(node: string, beat: Heartbeat): Promise<void> {
     const now = this.#iso();
     const row = {

@@ -29,7 +29,10 @@ export interface VmRuntime {
   readonly userState: UserState;
   readonly userStateAt: string;
   readonly session: VmSession | null;
-  /** Secrets for the NX/VMA handshake (not used until the VMA exists). */
+  /**
+   * Unused columns, kept for the schema's sake: NX cookies are made per
+   * connect and never stored; VMA secrets are derived (spec/vma-secrets.ts).
+   */
   readonly nxCookie: string | null;
   readonly vmaSecret: string | null;
   readonly startedAt: string | null;
@@ -158,6 +161,13 @@ export interface RuntimeStore {
 
   /** Compare-and-set; true when this call made the change (and logged it). */
   transitionVm(id: number, expect: VmExpect, patch: VmPatch, reason: string): Promise<boolean>;
+
+  /**
+   * The result of a VMA health check of a running VM: ok sets `vma_ok_at`
+   * and clears `vma_failures`, a failure counts one more. Not a transition
+   * (no event): the HKD decides from the counter (decide-vm.ts).
+   */
+  recordVmaHealth(id: number, ok: boolean): Promise<void>;
 
   /** Upsert this node's runtime row with a fresh heartbeat. */
   heartbeat(node: string, beat: Heartbeat): Promise<void>;

@@ -101,6 +101,12 @@ export interface Store {
 
   /** Write record changes and bump the serial, in one transaction; returns the new serial. */
   writeRecords(writes: readonly RecordWrite[]): Promise<number>;
+  /**
+   * The key the VMs' agent secrets are derived from: made at random by the
+   * first caller and kept in the store, so every process agrees on it.
+   */
+  vmaKey(): Promise<string>;
+
   /** Bump the serial alone (an apply that changed nodes but no records). */
   bumpSerial(): Promise<number>;
 

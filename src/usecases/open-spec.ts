@@ -3,6 +3,7 @@ import { InvalidInputError } from '../errors.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
 import type { DesiredState } from '../spec/desired-state.js';
 import { readSpec } from '../spec/read-spec.js';
+import { withVmaSecrets } from '../spec/vma-secrets.js';
 import { openStore } from '../state/open-store.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { storeConfigOf } from './store-location.js';
@@ -24,7 +25,8 @@ export const workDirOf = (specFile: string): string => join(dirname(resolvePath(
 /**
  * Spec file → DesiredState, or InvalidInputError carrying every diagnostic
  * with its file:line:column. With `withStore`, the store the spec names is
- * opened and its snapshot used, so placements and IPs stay where they were.
+ * opened and its snapshot used, so placements and IPs stay where they were,
+ * and the VMs' agent secrets are derived from its key.
  */
 export async function openSpec(file: string, opts: { withStore: true; env?: NodeJS.ProcessEnv }): Promise<OpenedSpecWithStore>;
 export async function openSpec(file: string, opts: { withStore: false; env?: NodeJS.ProcessEnv }): Promise<OpenedSpec>;
@@ -53,7 +55,10 @@ export async function openSpec(file: string, opts: { withStore: boolean; env?: N
     }
     const warnings = read.diagnostics;
     if (store === undefined || snapshot === undefined) return { file: path, desired: read.desired, warnings };
-    return { file: path, desired: read.desired, warnings, store, snapshot };
+    // Every command that renders domains opens the store: its key gives each
+    // VM the same agent secret in plan, apply and serve (no false drift).
+    const desired = withVmaSecrets(read.desired, await store.vmaKey());
+    return { file: path, desired, warnings, store, snapshot };
   } catch (e) {
     await (store as Store | undefined)?.close();
     throw e;

@@ -71,6 +71,7 @@ images:
     sha256: "${opts.imageSha256 ?? env.image.sha256}"
     memory_mb: ${opts.memoryMb ?? 128}
     home_size_mb: ${opts.homeSizeMb ?? 16}
+    vma: false
     boot:
       kernel: ${env.image.kernel}
       initrd: ${env.image.initrd}

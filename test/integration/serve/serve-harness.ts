@@ -47,6 +47,7 @@ images:
     memory_mb: 128
     vcpus: 1
     home_size_mb: 16
+    vma: false    # the test guest has no agent: ready when its port 4100 answers
     boot: { kernel: ${o.image.kernel}, initrd: ${o.image.initrd}, cmdline: console=ttyS0 }
 users:
   - login: alice

@@ -23,7 +23,7 @@ function facts(rt: Partial<VmRuntime>, opts: { domain?: ObservedDomain['power'];
     node: 'n1',
     host: 'h1',
     nowMs: NOW,
-    timers: { startTimeout: 60, stopTimeout: 30, idleStop: 600, heartbeat: 10, nodeLost: 60, maxParallelOps: 2 },
+    timers: { startTimeout: 60, stopTimeout: 30, idleStop: 600, heartbeat: 10, nodeLost: 60, maxParallelOps: 2, vmaPing: 120, vmaMaxFailures: 10, vmaDeadAfter: 320 },
     isProcessAlive: (pid) => pid !== 999,
   };
 }

@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Hkd } from '../../../src/hkd/hkd.js';
+import { AgentReadinessProbe } from '../../../src/hkd/agent-readiness-probe.js';
 import type { ReadinessProbe } from '../../../src/hkd/readiness-probe.js';
 import type { DesiredState } from '../../../src/spec/desired-state.js';
 import type { RuntimeStore } from '../../../src/state/runtime-store.js';
 import { desiredFixture } from '../../support/desired-fixture.js';
 import { FakeNodeDriver } from './fake-node-driver.js';
+import { FakeVma } from './fake-vma.js';
 import { runtimeFixture, silent, type RuntimeFixture } from './runtime-fixture.js';
 
 const fixtures: RuntimeFixture[] = [];
@@ -16,7 +18,7 @@ afterEach(async () => {
 });
 
 function quick(d: DesiredState, hkd: Partial<DesiredState['settings']['hkd']> = {}): DesiredState {
-  return { ...d, settings: { ...d.settings, hkd: { startTimeout: 5, stopTimeout: 1, idleStop: 3600, heartbeat: 0.2, nodeLost: 1, maxParallelOps: 10, ...hkd } } };
+  return { ...d, settings: { ...d.settings, hkd: { startTimeout: 5, stopTimeout: 1, idleStop: 3600, heartbeat: 0.2, nodeLost: 1, maxParallelOps: 10, vmaPing: 120, vmaMaxFailures: 10, vmaDeadAfter: 320, ...hkd } } };
 }
 
 
@@ -203,5 +205,83 @@ describe('HKD', () => {
     expect(last?.reason).toMatch(/^node node2 lost/);
     // This node's own heartbeat keeps it running.
     expect((await runtime.nodes()).find((n) => n.record.name === 'node1')?.runtime?.state).toBe('running');
+  });
+});
+
+describe('HKD with the VMs\' agents', () => {
+  const SECRET = 'f'.repeat(64);
+  async function withAgent(hkdTimers: Partial<DesiredState['settings']['hkd']> = {}) {
+    const base = quick(desiredFixture({ vms: [{ name: 'desk', node: 'node1' }], images: [{ vma: true }] }), hkdTimers);
+    const desired: DesiredState = { ...base, vmaSecrets: { desk: SECRET } };
+    const fx = await runtimeFixture(desired);
+    fixtures.push(fx);
+    const driver = new FakeNodeDriver('node1');
+    const vma = new FakeVma(driver);
+    vma.secrets.set('desk', SECRET);
+    const hkd = new Hkd({ node: 'node1', desired: async () => desired, driver, runtime: fx.runtime, notifier: fx.notifier, logger: silent, probe: new AgentReadinessProbe(vma), vma, sessionCheckMs: 10, busyPassMs: 20, idlePassMs: 50, probeIntervalMs: 20 });
+    hkds.push(hkd);
+    return { fx, driver, hkd, runtime: fx.runtime, vma };
+  }
+
+  it('is ready when the agent answers, and stops through the agent\'s poweroff first', async () => {
+    const { hkd, driver, runtime, vma } = await withAgent();
+    vma.alive = false;
+    const id = await requestStart(runtime, 'desk');
+    await until(hkd, async () => driver.domains.get('qvd-desk')?.power === 'running');
+    for (let i = 0; i < 5; i++) await hkd.pass();
+    expect((await stateOf(runtime, 'desk'))?.state).toBe('starting');
+    vma.alive = true;
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'running');
+    expect((await stateOf(runtime, 'desk'))?.stateReason).toMatch(/VMA .* answers/);
+    await runtime.transitionVm(id, { state: 'running' }, { command: 'stop' }, 'test stop');
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'stopped');
+    expect(vma.calls).toContain('desk poweroff');
+    expect(driver.calls).not.toContain('shutdown qvd-desk');
+    expect((await stateOf(runtime, 'desk'))?.stateReason).toBe('stopped (VMA poweroff)');
+  });
+
+  it('goes on to ACPI at once when the agent cannot be asked to power off', async () => {
+    const { hkd, driver, runtime, vma } = await withAgent({ stopTimeout: 30 });
+    const id = await requestStart(runtime, 'desk');
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'running');
+    vma.alive = false;
+    await runtime.transitionVm(id, { state: 'running' }, { command: 'stop' }, 'test stop');
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'stopped', 4000);
+    expect(driver.calls).toContain('shutdown qvd-desk');
+    expect((await stateOf(runtime, 'desk'))?.stateReason).toBe('stopped (ACPI shutdown)');
+  });
+
+  it('counts failed health pings and stops a VM whose agent stays dead (vma_max_failures, vma_dead_after)', async () => {
+    const { hkd, runtime, vma } = await withAgent({ vmaPing: 0.02, vmaMaxFailures: 3, vmaDeadAfter: 0.1 });
+    await requestStart(runtime, 'desk');
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'running');
+    await until(hkd, async () => ((await stateOf(runtime, 'desk'))?.vmaOkAt ?? null) !== null);
+    vma.alive = false;
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'stopped', 6000);
+    const events = await runtime.events({ vmId: (await runtime.vmByName('desk'))!.runtime.id });
+    expect(events.find((e) => e.to === 'stopping')?.reason).toMatch(/^dead: its VMA failed \d+ health checks in a row/);
+  });
+
+  it('sees through x_state that the client is gone: the session is cleared and its L7R told to close the tunnel', async () => {
+    const { hkd, runtime, vma, fx } = await withAgent();
+    const id = await requestStart(runtime, 'desk');
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.state === 'running');
+    const told: string[] = [];
+    await fx.notifier.listen('qvd_node_node1', (p) => told.push(p));
+    await runtime.transitionVm(id, { sessionId: null }, { session: { id: 's1', node: 'node1', pid: process.pid, host: 'elsewhere', takeoverBy: null }, userState: 'connected' }, 'test session');
+    // Listening (the client not attached yet) is no verdict.
+    vma.set('desk', 'listening');
+    for (let i = 0; i < 4; i++) {
+      await hkd.pass();
+      await sleep(15);
+    }
+    expect((await stateOf(runtime, 'desk'))?.userState).toBe('connected');
+    vma.set('desk', 'connected');
+    await until(hkd, async () => vma.calls.filter((c) => c === 'desk x_state').length >= 6);
+    vma.set('desk', 'suspended');
+    await until(hkd, async () => (await stateOf(runtime, 'desk'))?.userState === 'disconnected');
+    expect((await stateOf(runtime, 'desk'))?.session).toBeNull();
+    await until(hkd, async () => told.length > 0, 2000);
+    expect(told.map((t) => JSON.parse(t) as { kind: string; session?: string })).toContainEqual({ kind: 'takeover', session: 's1', by: 'client-gone' });
   });
 });

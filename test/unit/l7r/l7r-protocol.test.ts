@@ -130,6 +130,26 @@ describe('L7R protocol over a real TLS connection', () => {
     expect(metrics).toContain('qvd_l7r_time_to_101_seconds_count 1');
   });
 
+  it('adds X-QVD-NX-Cookie to the 101 when the backend has one; refuses a malformed one', async () => {
+    h.backend.nxCookie = '0123456789abcdef0123456789abcdef';
+    client.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]));
+    await client.readHead();
+    await client.readHead();
+    const upgrade = await client.readHead();
+    expect(upgrade.raw).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: QVD\/1\.0\r\nX-QVD-Slave-Key: [A-Za-z0-9]{64}\r\nX-QVD-NX-Cookie: 0123456789abcdef0123456789abcdef\r\n\r\n$/);
+    client.close();
+    await until(() => h.l7r.activeSessions === 0);
+
+    h.backend.nxCookie = 'not-a-cookie';
+    const other = await RawTlsClient.connect(h.port);
+    other.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]));
+    await other.readHead();
+    await other.readHead();
+    const refused = await other.readResponse();
+    expect(refused.status).toBe(503);
+    other.close();
+  });
+
   it('passes a half-close through the tunnel and the echo back after it', async () => {
     client.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]));
     await client.readHead();

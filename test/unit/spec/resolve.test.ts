@@ -86,6 +86,7 @@ describe('resolve', () => {
       vcpus: 1,
       homeSizeMb: 1024,
       application: false,
+      vma: false,
     });
     expect(desired?.users[0]).toMatchObject({ key: 'alice', login: 'alice', tenant: 'default', blocked: false, properties: {} });
     expect(desired?.vms[0]).toEqual({
@@ -132,6 +133,7 @@ describe('resolve', () => {
     expect(desired?.nodes[0]?.ssh).toEqual({ user: 'qvd', port: 2222, privateKey: '/spec/keys/id' });
     expect(desired?.nodes[1]?.libvirtUri).toBe('qemu+libssh://root@[fd00::2]:22/system?sshauth=agent');
     expect(desired?.images[0]?.boot).toEqual({ kernel: '/spec/k/vmlinuz', initrd: '/spec/k/initrd', cmdline: 'console=ttyS0' });
+    expect(desired?.images[0]?.vma).toBe(true);
     expect(desired?.vms[0]).toMatchObject({ node: 'n2', nodePinned: true, ip: '10.3.15.7', mac: '54:52:00:03:0f:07', power: 'running', persistent: true, properties: { a: 'b' } });
   });
 

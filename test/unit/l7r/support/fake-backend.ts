@@ -45,6 +45,8 @@ export class FakeBackend implements L7rBackend {
   /** Per-VM override of what prepareVm does after its progress messages. */
   prepareDelayMs = 0;
   prepareFailure: Error | undefined;
+  /** Handed out as the endpoint's NX cookie (the VM's agent listens with it). */
+  nxCookie: string | undefined;
   lastSignal: AbortSignal | undefined;
   stopped: number[] = [];
 
@@ -113,7 +115,7 @@ export class FakeBackend implements L7rBackend {
     vm.state = 'running';
     const sessionId = `s-${id}-${randomBytes(4).toString('hex')}`;
     this.sessions.set(sessionId, { id: sessionId, vmId: id, state: 'connecting', takeover: undefined });
-    return { host: this.endpoint.host, port: this.endpoint.port, node: this.node, slaveKey: newSlaveKey(), sessionId };
+    return { host: this.endpoint.host, port: this.endpoint.port, node: this.node, slaveKey: newSlaveKey(), sessionId, ...(this.nxCookie === undefined ? {} : { nxCookie: this.nxCookie }) };
   }
 
   async sessionStarted(sessionId: string): Promise<void> {
