@@ -56,7 +56,8 @@ export interface VolumeChange extends ChangeBase {
   readonly pool: string;
   readonly volume: string;
   readonly vm: string;
-  readonly role: 'root' | 'home';
+  /** `log`: the VM's serial console file, removed with its VM. */
+  readonly role: 'root' | 'home' | 'log';
   readonly capacityBytes?: number;
   readonly backing?: { readonly volume: string; readonly format: string };
 }

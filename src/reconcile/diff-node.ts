@@ -24,7 +24,8 @@ export interface NodeDiff {
 }
 
 const IMAGE_FILE = /^img-.+\.(qcow2|kernel|initrd)$/;
-const VM_VOLUME = /^vm-(.+)-(root|home)\.qcow2$/;
+/** Files qvd makes per VM in the pool: disks, and the serial console log qemu writes. */
+const VM_VOLUME = /^vm-(.+)-(?:(root|home)\.qcow2|(console)\.log)$/;
 
 /**
  * Pure: what must change on one node so that it matches its target. The
@@ -164,7 +165,8 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   for (const v of volumes.values()) {
     const m = VM_VOLUME.exec(v.name);
     if (m === null || wantedVolumes.has(v.name) || visiting.has(m[1] ?? '')) continue;
-    const role = m[2] === 'home' ? 'home' : 'root';
+    if (m[3] === 'console' && t.domains.some((d) => d.vm.name === m[1])) continue;
+    const role = m[3] === 'console' ? 'log' : m[2] === 'home' ? 'home' : 'root';
     if (role === 'home' && !opts.purgeHomes) continue;
     volumeDeletes.push({ kind: 'volume', action: 'delete', node, pool: t.pool.name, volume: v.name, vm: m[1] ?? '', role, attributes: [], reason: 'its VM is no longer on this node' });
   }

@@ -18,7 +18,8 @@ import { ConnectProcess, desktopSpecYaml, l7rFingerprint, UserDisplay, vmaSecret
  * the VM's agent with a fresh NX cookie, and the desktop's colour appears on
  * the user's screen. Then alice quits: her X session waits again, her user
  * state is disconnected, and after idle_stop the HKD powers her VM off
- * through the agent. Bob's session is untouched.
+ * through the agent. Meanwhile bob connects a second time from the other
+ * screen: his first session is taken over, the X session resumes there.
  */
 const EVIDENCE = '/var/tmp/qvd-desktop-evidence';
 const image = inject('desktopImage');
@@ -94,7 +95,7 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  it('both users see their own desktop; alice quits and her VM is powered off through its agent after idle_stop', async () => {
+  it('both users see their own desktop; bob takes his session over; alice quits and her VM is powered off through its agent after idle_stop', async () => {
     for (const vm of vms) expect(await domState(node, `qvd-${vm.name}`)).toBe('shut off');
 
     const [alice, bob] = vms.map((vm, i) =>
@@ -141,6 +142,22 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
     expect(x.user).toBe('alice');
     await until('alice disconnected', async () => (await runtime!.vm(ids[0]!))?.runtime.userState === 'disconnected', 30_000);
 
+    // Meanwhile (alice's idle timer runs), bob connects again from the other
+    // screen: his first session is taken over and closed, the new one
+    // resumes the same X session (no agent restart) with a fresh cookie.
+    const blank = await displays[0]!.waitForColour('#000000', join(EVIDENCE, 'e2e-blank.png'), 15_000, 0.99);
+    expect(blank.count).toBeGreaterThan(blank.total * 0.99);
+    const bob2 = ConnectProcess.spawn({ host: node.address, port: serve!.port, user: 'bob', vm: 'e2e-bob', fingerprint, display: displays[0]! });
+    connects.push(bob2);
+    await bob2.waitFor(/Connected to e2e-bob:/, 60_000);
+    const taken = await displays[0]!.waitForColour(DESKTOP_COLOUR, join(EVIDENCE, 'e2e-bob-takeover.png'), 60_000, MIN_SHARE);
+    console.log(`bob again (takeover): ${DESKTOP_COLOUR} on screen after ${Date.now() - bob2.startedAt} ms`);
+    expect(taken.count).toBeGreaterThan(taken.total * MIN_SHARE);
+    await bob.exited;
+    expect(bob.text).toMatch(/Session ended \((server-closed|nxproxy-exited)\)/);
+    const xb = await agents[1]!.waitForXState(['connected'], 30_000);
+    expect(xb).toMatchObject({ user: 'bob', agentRestarts: 0 });
+
     // After idle_stop the HKD powers her VM off through the agent.
     await until('alice VM stopped', async () => (await runtime!.vm(ids[0]!))?.runtime.state === 'stopped', 90_000, 500);
     console.log(`alice's VM stopped ${Date.now() - quitAt} ms after her client quit (idle_stop 20s)`);
@@ -149,8 +166,8 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
     expect(events.at(-1)?.reason).toBe('stopped (VMA poweroff)');
     expect(await domState(node, 'qvd-e2e-alice')).toBe('shut off');
 
-    // Bob was not disturbed.
-    expect(bob.running).toBe(true);
+    // Bob's (second) session was not disturbed.
+    expect(bob2.running).toBe(true);
     expect((await runtime!.vm(ids[1]!))?.runtime).toMatchObject({ state: 'running', userState: 'connected' });
     expect((await agents[1]!.call('x_state')).state).toBe('connected');
   });

@@ -201,3 +201,20 @@ describe('makePlan and serve', () => {
     expect(kinds(cleanup.changes)).toEqual(['delete domain@node1', 'delete volume@node1', 'update network@node1']);
   });
 });
+
+describe('makePlan and console logs', () => {
+  it('keeps the console log of a VM that stays and deletes it with its VM', () => {
+    const d = desiredFixture();
+    const obs = converged(d);
+    const n1 = obs.get('node1') as ObservedNode;
+    const log = { pool: 'qvd', name: 'vm-alice-desk-console.log', path: '/x/vm-alice-desk-console.log', format: 'raw', capacityBytes: 100 };
+    const withLog = new Map([...obs, ['node1', { ...n1, volumes: [...n1.volumes, log] }]]);
+    expect(makePlan({ desired: d, snapshot: snapshotOf(d), observed: withLog }).changes).toEqual([]);
+    const gone = desiredFixture({ vms: [{ name: 'bob-desk', node: 'node2' }] });
+    const plan = makePlan({ desired: gone, snapshot: snapshotOf(d), observed: withLog });
+    expect(plan.changes.filter((c) => c.kind === 'volume' && c.node === 'node1').map((c) => (c.kind === 'volume' ? `${c.role} ${c.volume}` : ''))).toEqual([
+      'root vm-alice-desk-root.qcow2',
+      'log vm-alice-desk-console.log',
+    ]);
+  });
+});
