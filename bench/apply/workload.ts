@@ -52,6 +52,8 @@ export async function workloadFromPlan(planJson: string, node: string): Promise<
       const root = vols.get(`${c.vm}:root`);
       const home = vols.get(`${c.vm}:home`);
       if (c.xml === undefined || root?.backing === undefined || home?.capacityBytes === undefined) throw new Error(`plan for ${c.domain}: missing xml or volumes`);
+      // Plans mask the per-VM agent secret (images with a VMA): such XML is not what qvd defines.
+      if (c.xml.includes('(sensitive)')) throw new Error(`plan for ${c.domain}: its XML holds a masked secret; use an image without an agent (VMA)`);
       return {
         name: c.domain as string,
         xml: c.xml,

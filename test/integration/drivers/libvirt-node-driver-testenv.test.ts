@@ -17,6 +17,7 @@ import { domainXml, networkXml } from '../../unit/drivers/test-xml.js';
  * integration global setup did not provide a test environment.
  */
 const env = inject('testenv' as never) as unknown as { nodes: readonly TestEnvNode[]; image: { kernel: string; initrd: string; disk: string; sha256: string } } | undefined;
+if (env === undefined || env.nodes.length === 0) throw new Error('test/support/global-setup.ts must provide the test nodes (testenv)');
 
 interface TestEnvNode {
   readonly name: string;
@@ -28,7 +29,7 @@ interface TestEnvNode {
   readonly storageDir: string;
 }
 
-describe.skipIf(env === undefined || env.nodes.length === 0)('LibvirtNodeDriver on an isolated test node, booting the test guest', () => {
+describe('LibvirtNodeDriver on an isolated test node, booting the test guest', () => {
   const suffix = randomBytes(3).toString('hex');
   const names = { pool: `qvdt-e-${suffix}`, network: `qvdt-e-${suffix}`, bridge: `qvde${suffix}`, prefix: `qvdt-e-${suffix}-` };
   const subnet = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}`;
