@@ -126,3 +126,27 @@ function settingsDatabase(saved: PlanFile): { sqlite: string } | { postgres: { u
   return db.kind === 'sqlite' ? { sqlite: db.path } : { postgres: { url_env: db.urlEnv } };
 }
 
+
+/** The flags apply and destroy share, as the input of runApplyCommand. */
+export interface ApplyFlagValues {
+  readonly file: string;
+  readonly 'purge-homes': boolean;
+  readonly target: string[];
+  readonly parallelism: number;
+  readonly 'lock-timeout': string;
+  readonly 'auto-approve': boolean;
+}
+
+export function applyCommandInput(f: ApplyFlagValues, out: Pick<ApplyCommandInput, 'color' | 'json' | 'say'>, destroy: boolean, planFile?: string): ApplyCommandInput {
+  return {
+    file: f.file,
+    ...(planFile === undefined ? {} : { planFile }),
+    destroy,
+    purgeHomes: f['purge-homes'],
+    targets: f.target,
+    parallelism: f.parallelism,
+    lockTimeout: f['lock-timeout'],
+    autoApprove: f['auto-approve'],
+    ...out,
+  };
+}

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { QvdCommand } from '../cli/base-command.js';
 import { applyFlags } from '../cli/flags.js';
-import { runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
+import { applyCommandInput, runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
 
 export default class Apply extends QvdCommand<typeof Apply> {
   static override summary = 'Make the nodes and the store match the spec (or apply a saved plan exactly).';
@@ -13,19 +13,6 @@ export default class Apply extends QvdCommand<typeof Apply> {
   static override flags = applyFlags;
 
   async run(): Promise<ApplyCommandResult> {
-    const f = this.flags;
-    return runApplyCommand({
-      file: f.file,
-      ...(this.args.planfile === undefined ? {} : { planFile: this.args.planfile }),
-      destroy: false,
-      purgeHomes: f['purge-homes'],
-      targets: f.target,
-      parallelism: f.parallelism,
-      lockTimeout: f['lock-timeout'],
-      autoApprove: f['auto-approve'],
-      color: this.color,
-      json: this.jsonEnabled(),
-      say: (t) => this.say(t),
-    });
+    return runApplyCommand(applyCommandInput(this.flags, { color: this.color, json: this.jsonEnabled(), say: (t) => this.say(t) }, false, this.args.planfile));
   }
 }

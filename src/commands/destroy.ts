@@ -1,6 +1,6 @@
 import { QvdCommand } from '../cli/base-command.js';
 import { applyFlags } from '../cli/flags.js';
-import { runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
+import { applyCommandInput, runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';
 
 export default class Destroy extends QvdCommand<typeof Destroy> {
   static override summary = 'Remove everything the spec manages from its nodes and the store (home disks only with --purge-homes).';
@@ -8,18 +8,6 @@ export default class Destroy extends QvdCommand<typeof Destroy> {
   static override flags = applyFlags;
 
   async run(): Promise<ApplyCommandResult> {
-    const f = this.flags;
-    return runApplyCommand({
-      file: f.file,
-      destroy: true,
-      purgeHomes: f['purge-homes'],
-      targets: f.target,
-      parallelism: f.parallelism,
-      lockTimeout: f['lock-timeout'],
-      autoApprove: f['auto-approve'],
-      color: this.color,
-      json: this.jsonEnabled(),
-      say: (t) => this.say(t),
-    });
+    return runApplyCommand(applyCommandInput(this.flags, { color: this.color, json: this.jsonEnabled(), say: (t) => this.say(t) }, true));
   }
 }
