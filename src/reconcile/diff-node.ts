@@ -108,7 +108,7 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
     }
   }
   for (const v of volumes.values()) {
-    if (IMAGE_FILE.test(v.name) && !wantedImages.has(v.name)) {
+    if (!wantedImages.has(v.name) && v.name.startsWith('img-') && IMAGE_FILE.test(v.name)) {
       imageDeletes.push({ kind: 'image-file', action: 'delete', node, pool: t.pool.name, volume: v.name, image: v.name, attributes: [], reason: 'no VM on this node uses it' });
     }
   }
@@ -162,10 +162,13 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
       }
     }
   }
+  const domainVms = new Set(t.domains.map((d) => d.vm.name));
   for (const v of volumes.values()) {
+    // Wanted volumes are nearly all of them in a converged node: settle those before any regex.
+    if (wantedVolumes.has(v.name)) continue;
     const m = VM_VOLUME.exec(v.name);
-    if (m === null || wantedVolumes.has(v.name) || visiting.has(m[1] ?? '')) continue;
-    if (m[3] === 'console' && t.domains.some((d) => d.vm.name === m[1])) continue;
+    if (m === null || visiting.has(m[1] ?? '')) continue;
+    if (m[3] === 'console' && domainVms.has(m[1] ?? '')) continue;
     const role = m[3] === 'console' ? 'log' : m[2] === 'home' ? 'home' : 'root';
     if (role === 'home' && !opts.purgeHomes) continue;
     volumeDeletes.push({ kind: 'volume', action: 'delete', node, pool: t.pool.name, volume: v.name, vm: m[1] ?? '', role, attributes: [], reason: 'its VM is no longer on this node' });
@@ -241,6 +244,7 @@ function networkAttributes(have: ObservedNetwork | undefined, want: ObservedNetw
     scalar('autostart', have.autostart, true);
     scalar('forward', have.forward, false);
   }
+  if (have !== undefined && sameHosts(have.hosts, want.hosts)) return attrs;
   const host = (h: ObservedNetwork['hosts'][number]): string => (h.name === undefined ? h.ip : `${h.ip} (${h.name})`);
   const before = new Map((have?.hosts ?? []).map((h) => [h.mac, host(h)]));
   const after = new Map(want.hosts.map((h) => [h.mac, host(h)]));
@@ -258,6 +262,8 @@ function volumeAttributes(have: ObservedVolume | undefined, want: { capacityByte
 
 /** Attribute-wise comparison of two normalised configs; `have` undefined lists every desired value. */
 export function domainAttributes(have: DomainConfig | undefined, want: DomainConfig): AttributeChange[] {
+  // Converged domains are the common case at fleet size: prove equality without building any text.
+  if (have !== undefined && sameDomainConfig(have, want)) return [];
   const attrs: AttributeChange[] = [];
   const cmp = (name: string, before: unknown, after: unknown): void => {
     const b = typeof before === 'object' ? JSON.stringify(before) : before;
@@ -282,3 +288,31 @@ export function domainAttributes(have: DomainConfig | undefined, want: DomainCon
   return attrs;
 }
 
+
+function sameDomainConfig(a: DomainConfig, b: DomainConfig): boolean {
+  if (a.type !== b.type || a.memoryMiB !== b.memoryMiB || a.vcpus !== b.vcpus || a.kernel !== b.kernel || a.initrd !== b.initrd || a.cmdline !== b.cmdline || a.serialLog !== b.serialLog) return false;
+  if (a.disks.length !== b.disks.length || a.nics.length !== b.nics.length) return false;
+  for (let i = 0; i < a.disks.length; i++) {
+    const x = a.disks[i];
+    const y = b.disks[i];
+    if (x === undefined || y === undefined || x.target !== y.target || x.pool !== y.pool || x.volume !== y.volume || x.format !== y.format) return false;
+  }
+  for (let i = 0; i < a.nics.length; i++) {
+    const x = a.nics[i];
+    const y = b.nics[i];
+    if (x === undefined || y === undefined || x.mac !== y.mac || x.network !== y.network) return false;
+  }
+  return true;
+}
+
+/** Same DHCP hosts, in any order (the node may list them in its own). */
+function sameHosts(a: ObservedNetwork['hosts'], b: ObservedNetwork['hosts']): boolean {
+  if (a.length !== b.length) return false;
+  const byMac = new Map<string, ObservedNetwork['hosts'][number]>();
+  for (const h of a) byMac.set(h.mac, h);
+  for (const h of b) {
+    const o = byMac.get(h.mac);
+    if (o === undefined || o.ip !== h.ip || o.name !== h.name) return false;
+  }
+  return byMac.size === b.length;
+}

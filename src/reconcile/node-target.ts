@@ -73,7 +73,8 @@ export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVir
       address: net.gateway,
       prefix: net.prefix,
       dhcpRange: { start: net.dhcpStart, end: net.dhcpEnd },
-      hosts: vms.map((v) => ({ mac: v.mac, ip: v.ip, name: v.name })).sort((a, b) => a.mac.localeCompare(b.mac)),
+      // MACs are lower-case hex with colons: code-unit order is their order, and far cheaper than localeCompare.
+      hosts: vms.map((v) => ({ mac: v.mac, ip: v.ip, name: v.name })).sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0)),
       forward: false,
     },
     pool: { name: POOL_NAME, path: node.storageDir },

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AnySchemaObject, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { packageRoot } from '../package-root.js';
 import { validate as generatedValidate } from './generated/qvd-schema-validate.js';
 
-/** Works from src/spec (tests) and dist/spec (the CLI) alike: both sit two levels below the package root. */
-export const SCHEMA_URL = new URL('../../schemas/qvd.schema.json', import.meta.url);
+export const schemaPath = (): string => join(packageRoot(), 'schemas', 'qvd.schema.json');
 
 /**
  * How the validator is generated from the schema. allErrors so every mistake
@@ -37,7 +38,7 @@ let schema: AnySchemaObject | undefined;
 
 /** The schema itself, read on first use (error messages quote its titles and descriptions). */
 export function rootSchema(): AnySchemaObject {
-  schema ??= JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as AnySchemaObject;
+  schema ??= JSON.parse(readFileSync(schemaPath(), 'utf8')) as AnySchemaObject;
   return schema;
 }
 

@@ -3,13 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import standalone from 'ajv/dist/standalone/index.js';
 import { describe, expect, it } from 'vitest';
-import { rootSchema, SCHEMA_URL, schemaErrors, VALIDATOR_OPTIONS } from '../../../src/spec/schema-validator.js';
+import { rootSchema, schemaPath, schemaErrors, VALIDATOR_OPTIONS } from '../../../src/spec/schema-validator.js';
 
 const GENERATED = fileURLToPath(new URL('../../../src/spec/generated/qvd-schema-validate.ts', import.meta.url));
 
 /** The source of src/spec/generated/qvd-schema-validate.ts for the current schema. */
 function generateValidatorSource(): string {
-  const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object;
+  const schema = JSON.parse(readFileSync(schemaPath(), 'utf8')) as object;
   const ajv = new Ajv2020({ ...VALIDATOR_OPTIONS, code: { ...VALIDATOR_OPTIONS.code } });
   // A CommonJS module: its default import is module.exports, whose `default` is the function.
   const code = standalone.default(ajv, ajv.compile(schema));
