@@ -4,7 +4,6 @@ import type { Diagnostic } from '../spec/diagnostic.js';
 import type { DesiredState } from '../spec/desired-state.js';
 import { readSpec } from '../spec/read-spec.js';
 import { withVmaSecrets } from '../spec/vma-secrets.js';
-import { openStore } from '../state/open-store.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { storeConfigOf } from './store-location.js';
 
@@ -42,6 +41,8 @@ export async function openSpec(file: string, opts: { withStore: boolean; env?: N
       ...(opts.withStore
         ? {
             snapshotFor: async (document) => {
+              // The store's code (kysely, SQLite) loads only for commands that use it: not for validate.
+              const { openStore } = await import('../state/open-store.js');
               store = await openStore(storeConfigOf(document.settings?.database, dirname(path), env));
               snapshot = await store.snapshot();
               return snapshot;

@@ -1,4 +1,4 @@
-import { Client, type ConnectConfig } from 'ssh2';
+import type { Client, ConnectConfig } from 'ssh2';
 import { NodeError } from '../../../errors.js';
 import { CommandFailedError, describeCommand, describeScript } from '../command-failed-error.js';
 import { defaultCommandTimeoutMs, type CommandResult, type CommandRunner, type RunOptions, type ScriptOptions, type UploadProgress } from '../command-runner.js';
@@ -192,9 +192,11 @@ export class SshRunner implements CommandRunner {
     return this.connecting;
   }
 
-  private openConnection(): Promise<Client> {
+  private async openConnection(): Promise<Client> {
+    // ssh2 takes ~0.1 s to load: commands that never reach a node (validate, --help) do not pay it.
+    const { Client: SshClient } = await import('ssh2');
     return new Promise<Client>((resolve, reject) => {
-      const client = new Client();
+      const client = new SshClient();
       let ready = false;
       let refusal: NodeError | undefined;
       client.on('ready', () => {
