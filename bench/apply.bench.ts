@@ -10,9 +10,11 @@
 // Each tool starts from an empty node. QVD_BENCH_RUNS (default 3) repetitions
 // of 1–3, medians reported. QVD_BENCH_ANSIBLE_PIPELINING=0 skips the extra
 // Ansible run with pipelining on; QVD_BENCH_BIG=0 skips part 4.
-// The test nodes share the host's /root, whose ~/.bashrc (pyenv init) bash
-// runs for every SSH command: QVD_BENCH_NODE_SHELL=as-is|clean|both (default
-// both) measures the node as it is, with it skipped (see setNodeShell), or both.
+// Every peer talks to the same node sshd. As scripts/testenv makes it, bash
+// skips root's ~/.bashrc for SSH commands (SetEnv SHLVL=1: the nodes share the
+// host's /root, whose .bashrc runs pyenv init); QVD_BENCH_NODE_SHELL=bashrc
+// measures with that .bashrc run by every SSH command instead, `both` both
+// (default testenv; see setNodeShell).
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { specYaml } from '../test/support/spec-for-testenv.js';
@@ -82,10 +84,14 @@ async function writeSpecDir(name: string, yaml: string): Promise<string> {
   return dir;
 }
 
-/** Per-kind time of the apply steps, from the arrival time of each progress line. */
-function stepTimes(r: Timed): { kinds: Map<string, number[]>; beforeFirst: number; afterLast: number } {
+/**
+ * Per-kind span of the apply steps (first start to last end, from the arrival
+ * time of each progress line): steps of one kind run as one batch, so their
+ * individual times overlap.
+ */
+function stepTimes(r: Timed): { kinds: Map<string, { count: number; from: number; to: number }>; beforeFirst: number; afterLast: number } {
   const started = new Map<string, number>();
-  const kinds = new Map<string, number[]>();
+  const kinds = new Map<string, { count: number; from: number; to: number }>();
   let first = NaN;
   let last = NaN;
   for (const { at, text } of r.lines) {
@@ -107,7 +113,10 @@ function stepTimes(r: Timed): { kinds: Map<string, number[]>; beforeFirst: numbe
         : /-home\.qcow2/.test(address)
           ? 'home disk'
           : (/^\w+ (\w+)/.exec(address)?.[1] ?? 'other');
-    (kinds.get(kind) ?? kinds.set(kind, []).get(kind)!).push(at - t0);
+    const k = kinds.get(kind) ?? kinds.set(kind, { count: 0, from: t0, to: at }).get(kind)!;
+    k.count++;
+    k.from = Math.min(k.from, t0);
+    k.to = Math.max(k.to, at);
   }
   return { kinds, beforeFirst: first, afterLast: r.ms - last };
 }
@@ -119,14 +128,14 @@ async function phases(specDir: string): Promise<Phases> {
 }
 
 // ---- the run -----------------------------------------------------------------
-type Cond = 'as-is' | 'clean';
+type Cond = 'testenv' | 'bashrc';
 const COND_LABEL: Record<Cond, string> = {
-  'as-is': "node as testenv makes it (root's ~/.bashrc, with `pyenv init`, runs on every SSH command)",
-  clean: "node sshd with SetEnv SHLVL=1 (bash skips root's ~/.bashrc, as on a real node)",
+  testenv: "node as testenv makes it (SetEnv SHLVL=1: bash skips root's ~/.bashrc, as on a real node)",
+  bashrc: "node sshd without SetEnv SHLVL=1 (root's ~/.bashrc, with `pyenv init`, runs on every SSH command)",
 };
 const CONDS: Cond[] = (() => {
-  const v = process.env['QVD_BENCH_NODE_SHELL'] ?? 'both';
-  return v === 'both' ? ['as-is', 'clean'] : v === 'clean' || v === 'as-is' ? [v] : ['as-is', 'clean'];
+  const v = process.env['QVD_BENCH_NODE_SHELL'] ?? 'testenv';
+  return v === 'both' ? ['testenv', 'bashrc'] : v === 'bashrc' ? ['bashrc'] : ['testenv'];
 })();
 
 interface Rep {
@@ -217,7 +226,7 @@ async function runBig(a: BenchNode, image: TestImage, tag: string): Promise<Big>
   const b = await nodeUp(`qvdbench-${tag}-b`, join(base, 'node-b'), INDEXES.filter((n) => n !== a.index), (n) => upNodes.push(n));
   log(`node B: ${b.name} index ${b.index} (${b.address})`);
   // Creating 400 volumes is not what is measured here: done on the faster node shell when it is in use.
-  const applyCond: Cond = CONDS.includes('clean') ? 'clean' : 'as-is';
+  const applyCond: Cond = CONDS.includes('testenv') ? 'testenv' : 'bashrc';
   for (const n of [a, b]) await setNodeShell(n, applyCond);
   const vmsBig = Array.from({ length: 2 * BIG_PER_NODE }, (_, i) => ({ name: `c${String(i).padStart(3, '0')}`, node: i < BIG_PER_NODE ? 'n1' : 'n2' }));
   const third = a.index - (a.index % 2);
@@ -341,14 +350,16 @@ function report(cond: Cond, reps: Rep[], ansibleSkip: string | undefined): void 
     log(`  run ${i + 1}: qvd ${s(r.qvdFirst.ms)} / ${s(r.qvdRerun.ms)} / plan ${r.qvdPlans.map((p) => s(p.ms)).join(' ')}; ansible ${s(r.ansible?.first.ms ?? NaN)} / ${s(r.ansible?.rerun.ms ?? NaN)}; pipelining ${s(r.ansiblePipelining?.first.ms ?? NaN)} / ${s(r.ansiblePipelining?.rerun.ms ?? NaN)}; shell ${s(r.shellFirst.ms)} / ${s(r.shellRerun.ms)}`);
   }
 
-  log(`qvd apply (first run) by step kind (median over runs; steps run one after another on a node):`);
+  log(`qvd apply (first run) by step kind, first start to last end (median over runs; kinds follow each other, a kind's steps run as a batch):`);
   const kinds = new Set(reps.flatMap((r) => [...stepTimes(r.qvdFirst).kinds.keys()]));
   log(`  before the first step (start, spec, SSH, observe, plan): ${s(med((r) => stepTimes(r.qvdFirst).beforeFirst))}`);
   for (const k of kinds) {
-    const sum = med((r) => (stepTimes(r.qvdFirst).kinds.get(k) ?? []).reduce((t, v) => t + v, 0));
-    const n = stepTimes(reps[0]!.qvdFirst).kinds.get(k)?.length ?? 0;
-    const each = median(reps.flatMap((r) => stepTimes(r.qvdFirst).kinds.get(k) ?? []));
-    log(`  ${k.padEnd(16)} ${String(n).padStart(3)} × ${s(each).padStart(7)} = ${s(sum)}`);
+    const span = med((r) => {
+      const t = stepTimes(r.qvdFirst).kinds.get(k);
+      return t === undefined ? undefined : t.to - t.from;
+    });
+    const n = stepTimes(reps[0]!.qvdFirst).kinds.get(k)?.count ?? 0;
+    log(`  ${k.padEnd(16)} ${String(n).padStart(3)} in ${s(span)}`);
   }
   log(`  after the last step (store write, exit): ${s(med((r) => stepTimes(r.qvdFirst).afterLast))}`);
   phaseRow(reps.map((r) => r.phases), `no-op, ${VMS} domains on 1 node`);

@@ -6,7 +6,7 @@ const ms = (t) => Math.round((performance.now() - t) * 10) / 10;
 const t0 = performance.now();
 const out = { nodes: {} };
 await import('@oclif/core');
-await import('../../dist/commands/index.js');
+await import('../../dist/qvd/commands/plan.js');
 out.cliModules = ms(t0);
 const { openSpec } = await import('../../dist/usecases/open-spec.js');
 const { planNodes } = await import('../../dist/usecases/plan-nodes.js');

@@ -104,20 +104,21 @@ find ${n.storageDir} -mindepth 1 -delete
 }
 
 /**
- * The test nodes share the host's /root, and bash sources root's ~/.bashrc for
- * every command sshd runs (Debian's SSH_SOURCE_BASHRC); here that file runs
- * `pyenv init`, ~0.1–0.3 s per SSH command, which no real node pays. With
- * `clean`, the node's own sshd (its config lives in this bench's STATEDIR)
- * sets SHLVL=1 so that bash skips it; sshd is restarted either way.
+ * The test nodes share the host's /root, and Debian's bash sources root's
+ * ~/.bashrc for every command sshd runs unless SHLVL says it is nested;
+ * node-up.sh therefore gives the node's sshd `SetEnv SHLVL=1` (see there).
+ * `bashrc` takes that line out, so that every SSH command pays for the host's
+ * .bashrc (`pyenv init` here, 0.15-0.35 s): what a node with a costly login
+ * shell setup looks like. `testenv` is the node as node-up.sh makes it. sshd
+ * is restarted when the config changes.
  */
-export async function setNodeShell(n: BenchNode, mode: 'as-is' | 'clean'): Promise<void> {
+export async function setNodeShell(n: BenchNode, mode: 'testenv' | 'bashrc'): Promise<void> {
   const file = join(n.stateDir, 'ssh/sshd_config');
-  const marker = '# qvd bench:apply: skip root\'s ~/.bashrc';
+  const line = 'SetEnv SHLVL=1';
   const text = await readFile(file, 'utf8');
-  const without = text.split('\n').filter((l) => l !== marker && l !== 'SetEnv SHLVL=1').join('\n').replace(/\n*$/, '\n');
-  const want = mode === 'clean' ? `${without}${marker}\nSetEnv SHLVL=1\n` : without;
-  if (want === text) return;
-  await writeFile(file, want);
+  const want = mode === 'testenv';
+  if (text.split('\n').includes(line) === want) return;
+  await writeFile(file, want ? `${text.replace(/\n*$/, '\n')}${line}\n` : text.split('\n').filter((l) => l !== line).join('\n'));
   await mustRun('node-stop-sshd.sh', 'bash', [join(SCRIPTS, 'node-stop-sshd.sh'), n.name, n.stateDir]);
   await mustRun('node-start-sshd.sh', 'bash', [join(SCRIPTS, 'node-start-sshd.sh'), n.name, n.stateDir]);
 }

@@ -162,6 +162,14 @@ X11Forwarding no
 MaxStartups 200:30:400
 MaxSessions 100
 Subsystem sftp internal-sftp
+# Debian's bash sources ~/.bashrc even for a non-interactive command when it
+# was started by sshd (SSH_CLIENT set) as a top-level shell (SHLVL < 2 after
+# its own increment). The nodes share the host's /root, so every SSH command
+# (qvd's, Ansible's, scp's, libvirt's remote helper) would pay for whatever the
+# host's .bashrc does (pyenv init on the development machines: 0.15-0.35 s a
+# command), which no real node does. With SHLVL=1 bash counts itself as nested
+# and skips it; interactive logins still read their profile as usual.
+SetEnv SHLVL=1
 EOF
 # OpenSSH client wrapper for libvirt's qemu+ssh:// (command=...): host key
 # checked against our known_hosts, nothing written to ~/.ssh.

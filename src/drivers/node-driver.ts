@@ -22,7 +22,7 @@ export interface NodeDriver {
   /** Upload a local file into a pool as `volume`, verified by sha256 on the node, atomically. */
   uploadImage(pool: string, volume: string, localPath: string, sha256: string, onProgress?: (sentBytes: number, totalBytes: number) => void): Promise<void>;
   /** A qcow2 volume; with `backing`, an overlay on that volume of the same pool. */
-  createVolume(pool: string, volume: string, spec: { capacityBytes?: number; backing?: { volume: string; format: string } }): Promise<void>;
+  createVolume(pool: string, volume: string, spec: VolumeSpec): Promise<void>;
   resizeVolume(pool: string, volume: string, capacityBytes: number): Promise<void>;
   deleteVolume(pool: string, volume: string): Promise<void>;
 
@@ -38,8 +38,46 @@ export interface NodeDriver {
    */
   stopDomain(name: string, graceful: boolean, options?: StopDomainOptions): Promise<void>;
 
+  /**
+   * Batches: the same as uploadImage / createVolume / defineDomain /
+   * deleteVolume / undefineDomain once per item, in one round trip or so
+   * instead of one (or several) per item. Every item is attempted and
+   * gets its own outcome (same order as given), so a batch that fails part
+   * way says what was done; a rejection means no outcome is known for any.
+   * Optional: without them, apply makes one call per item.
+   */
+  uploadImages?(pool: string, images: readonly ImageUpload[]): Promise<readonly BatchOutcome[]>;
+  createVolumes?(pool: string, volumes: readonly NamedVolumeSpec[]): Promise<readonly BatchOutcome[]>;
+  defineDomains?(domains: readonly DomainDefinition[]): Promise<readonly BatchOutcome[]>;
+  deleteVolumes?(pool: string, volumes: readonly string[]): Promise<readonly BatchOutcome[]>;
+  undefineDomains?(names: readonly string[]): Promise<readonly BatchOutcome[]>;
+
   close(): Promise<void>;
 }
+
+export interface VolumeSpec {
+  /** Without it an overlay takes its backing volume's size. */
+  readonly capacityBytes?: number;
+  readonly backing?: { readonly volume: string; readonly format: string };
+}
+
+export interface NamedVolumeSpec extends VolumeSpec {
+  readonly volume: string;
+}
+
+export interface ImageUpload {
+  readonly volume: string;
+  readonly localPath: string;
+  readonly sha256: string;
+}
+
+export interface DomainDefinition {
+  readonly name: string;
+  readonly xml: string;
+}
+
+/** How one item of a batch ended. */
+export type BatchOutcome = { readonly ok: true } | { readonly ok: false; readonly error: Error };
 
 export interface StopDomainOptions {
   /** Make a graceful stop wait this long for the guest, then destroy it. */

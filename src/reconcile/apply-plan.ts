@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { DriverFactory } from '../drivers/node-driver.js';
+import type { BatchOutcome, DriverFactory, NodeDriver } from '../drivers/node-driver.js';
 import type { DesiredState } from '../spec/desired-state.js';
 import type { RecordWrite, Store } from '../state/store.js';
+import { nodeSteps, type NodeStep } from './apply-batch.js';
 import { applyNodeChange } from './apply-change.js';
 import { changeAddress, type Change, type RecordChange } from './change.js';
 import type { Plan } from './plan.js';
@@ -38,8 +39,10 @@ type NodeChange = Exclude<Change, RecordChange>;
 
 /**
  * Run a plan: nodes in parallel (bounded), each node's changes in plan order,
- * every step journaled before and after it runs. A failing node stops at its
- * failed step; the others go on. Store records are written last, in one
+ * every change journaled before and after it runs. Neighbouring changes the
+ * driver can batch (image uploads, volume creates and deletes, domain defines
+ * and undefines) run as one step (apply-batch.ts). A failing node stops after
+ * its failed step; the others go on. Store records are written last, in one
  * transaction, leaving out VMs whose node failed.
  */
 export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<ApplyResult> {
@@ -67,25 +70,37 @@ export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<ApplyRes
       return;
     }
     const driver = ctx.drivers.forNode(node);
-    for (const [i, c] of changes.entries()) {
-      const address = changeAddress(c);
-      const step = `${c.action} ${address}`;
-      await journal(name, step, 'started');
-      ctx.reporter.step(name, step, 'started');
-      try {
-        await applyNodeChange(driver, c);
-      } catch (e) {
-        const msg = (e as Error).message;
-        await journal(name, step, 'failed', msg);
-        ctx.reporter.step(name, step, 'failed', msg);
-        failures.push({ node: name, change: step, error: msg });
-        for (const rest of changes.slice(i + 1)) ctx.reporter.step(name, `${rest.action} ${changeAddress(rest)}`, 'skipped');
-        outcomes.push({ node: name, status: 'failed', applied, skipped: changes.length - i - 1 });
+    const steps = nodeSteps(driver, changes);
+    for (const [i, step] of steps.entries()) {
+      const stepChanges = changesOf(step);
+      for (const c of stepChanges) {
+        await journal(name, stepName(c), 'started');
+        ctx.reporter.step(name, stepName(c), 'started');
+      }
+      const results = await runStep(driver, step);
+      let failed = false;
+      // Each change of a batch is recorded on its own: which ones were made, which failed.
+      for (const [j, c] of stepChanges.entries()) {
+        const result = results[j] ?? { ok: false, error: new Error('the driver reported no outcome for it') };
+        if (result.ok) {
+          await journal(name, stepName(c), 'done');
+          ctx.reporter.step(name, stepName(c), 'done');
+          applied++;
+          continue;
+        }
+        failed = true;
+        const msg = result.error.message;
+        await journal(name, stepName(c), 'failed', msg);
+        ctx.reporter.step(name, stepName(c), 'failed', msg);
+        failures.push({ node: name, change: stepName(c), error: msg });
+      }
+      if (failed) {
+        // Later steps may need what this one should have made: the node stops here.
+        const rest = steps.slice(i + 1).flatMap(changesOf);
+        for (const c of rest) ctx.reporter.step(name, stepName(c), 'skipped');
+        outcomes.push({ node: name, status: 'failed', applied, skipped: rest.length });
         return;
       }
-      await journal(name, step, 'done');
-      ctx.reporter.step(name, step, 'done');
-      applied++;
     }
     outcomes.push({ node: name, status: 'ok', applied, skipped: 0 });
   };
@@ -118,6 +133,21 @@ export async function applyPlan(plan: Plan, ctx: ApplyContext): Promise<ApplyRes
     serial = applied > 0 ? await ctx.store.bumpSerial() : await ctx.store.serial();
   }
   return { applyId, applied, failures, nodes: outcomes, serial };
+}
+
+const stepName = (c: NodeChange): string => `${c.action} ${changeAddress(c)}`;
+const changesOf = (step: NodeStep): readonly NodeChange[] => (step.kind === 'one' ? [step.change] : step.changes);
+
+/** One outcome per change of the step; a batch that rejects as a whole fails every change in it. */
+async function runStep(driver: NodeDriver, step: NodeStep): Promise<readonly BatchOutcome[]> {
+  try {
+    if (step.kind === 'batch') return await step.run();
+    await applyNodeChange(driver, step.change);
+    return [{ ok: true }];
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    return changesOf(step).map(() => ({ ok: false, error }));
+  }
 }
 
 /** Run `work` over `items` with at most `limit` in flight. */

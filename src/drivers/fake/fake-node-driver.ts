@@ -6,7 +6,7 @@ import { parseDomainXml } from '../libvirt/domain-xml.js';
 import { parseNetworkXml, type NetworkDefinition } from '../libvirt/network-xml.js';
 import { byName } from '../libvirt/observe-output.js';
 import { isVirshSafeName } from '../libvirt/observe-script.js';
-import type { NodeDriver, ObserveScope, StopDomainOptions } from '../node-driver.js';
+import type { BatchOutcome, DomainDefinition, ImageUpload, NamedVolumeSpec, NodeDriver, ObserveScope, StopDomainOptions, VolumeSpec } from '../node-driver.js';
 import type { DomainConfig, DomainPower, NodeFacts, ObservedDomain, ObservedNode, ObservedVolume } from '../observed-state.js';
 
 export type FakeMethod = Exclude<keyof NodeDriver, 'node'>;
@@ -65,9 +65,15 @@ export class FakeNodeDriver implements NodeDriver {
   /** Set by close(); the fake keeps working afterwards (its state outlives a run, like a node's). */
   closed = false;
   private readonly failures = new Map<FakeMethod, Error[]>();
+  private readonly itemFailures = new Map<string, Error>();
 
   constructor(readonly node: string, facts: Partial<NodeFacts> = {}) {
     this.facts = { ...defaultFacts, ...facts };
+  }
+
+  /** In the next batch that holds it, the item (volume or domain) named `item` fails with `error`; the others go on. */
+  failItem(item: string, error: Error = new NodeError(this.node, `injected failure for ${item}`)): void {
+    this.itemFailures.set(item, error);
   }
 
   /** The next call of `method` rejects with `error` (queued: call twice to fail twice). */
@@ -174,6 +180,15 @@ export class FakeNodeDriver implements NodeDriver {
 
   async uploadImage(pool: string, volume: string, localPath: string, sha256: string, onProgress?: (sentBytes: number, totalBytes: number) => void): Promise<void> {
     this.enter('uploadImage', [pool, volume, localPath, sha256]);
+    this.putImage(pool, volume, localPath, sha256, onProgress);
+  }
+
+  async uploadImages(pool: string, images: readonly ImageUpload[]): Promise<readonly BatchOutcome[]> {
+    this.enter('uploadImages', [pool, images]);
+    return images.map((i) => this.itemOutcome(i.volume, () => this.putImage(pool, i.volume, i.localPath, i.sha256)));
+  }
+
+  private putImage(pool: string, volume: string, localPath: string, sha256: string, onProgress?: (sentBytes: number, totalBytes: number) => void): void {
     const poolPath = this.requirePool(pool, `cannot upload ${volume}`);
     this.checkVolumeName(volume);
     const existing = this.poolVolumes(pool).get(volume);
@@ -186,8 +201,17 @@ export class FakeNodeDriver implements NodeDriver {
     this.poolVolumes(pool).set(volume, { pool, name: volume, path: posix.join(poolPath, volume), format: image.format, capacityBytes: image.capacityBytes, sha256: sha256.toLowerCase() });
   }
 
-  async createVolume(pool: string, volume: string, spec: { capacityBytes?: number; backing?: { volume: string; format: string } }): Promise<void> {
+  async createVolume(pool: string, volume: string, spec: VolumeSpec): Promise<void> {
     this.enter('createVolume', [pool, volume, spec]);
+    this.makeVolume(pool, volume, spec);
+  }
+
+  async createVolumes(pool: string, volumes: readonly NamedVolumeSpec[]): Promise<readonly BatchOutcome[]> {
+    this.enter('createVolumes', [pool, volumes]);
+    return volumes.map((v) => this.itemOutcome(v.volume, () => this.makeVolume(pool, v.volume, v)));
+  }
+
+  private makeVolume(pool: string, volume: string, spec: VolumeSpec): void {
     const poolPath = this.requirePool(pool, `cannot create ${volume}`);
     this.checkVolumeName(volume);
     if (spec.capacityBytes === undefined && spec.backing === undefined) throw new NodeError(this.node, `volume ${pool}/${volume}: a capacity is needed when there is no backing volume`);
@@ -203,7 +227,7 @@ export class FakeNodeDriver implements NodeDriver {
     let created: ObservedVolume = { pool, name: volume, path: posix.join(poolPath, volume), format: 'qcow2', capacityBytes: spec.capacityBytes ?? 0 };
     if (spec.backing !== undefined) {
       const backing = volumes.get(spec.backing.volume);
-      if (backing === undefined) throw new NodeError(this.node, `\`vol-create-as\` exited with code 1: error: Storage volume not found: no storage vol with matching name '${spec.backing.volume}'`);
+      if (backing === undefined) throw new NodeError(this.node, `creating volume ${pool}/${volume} failed: qemu-img: Could not open backing file ${posix.join(poolPath, spec.backing.volume)}: No such file or directory`);
       created = { ...created, capacityBytes: spec.capacityBytes ?? backing.capacityBytes, backingPath: backing.path, backingFormat: spec.backing.format };
     }
     volumes.set(volume, created);
@@ -224,8 +248,22 @@ export class FakeNodeDriver implements NodeDriver {
     this.volumes.get(pool)?.delete(volume);
   }
 
+  async deleteVolumes(pool: string, volumes: readonly string[]): Promise<readonly BatchOutcome[]> {
+    this.enter('deleteVolumes', [pool, volumes]);
+    return volumes.map((v) => this.itemOutcome(v, () => this.volumes.get(pool)?.delete(v)));
+  }
+
   async defineDomain(name: string, xml: string): Promise<void> {
     this.enter('defineDomain', [name, xml]);
+    this.define(name, xml);
+  }
+
+  async defineDomains(domains: readonly DomainDefinition[]): Promise<readonly BatchOutcome[]> {
+    this.enter('defineDomains', [domains]);
+    return domains.map((d) => this.itemOutcome(d.name, () => this.define(d.name, d.xml)));
+  }
+
+  private define(name: string, xml: string): void {
     this.checkName('domain', name);
     const byPath = new Map<string, { pool: string; volume: string }>();
     for (const [pool, volumes] of this.volumes) for (const v of volumes.values()) byPath.set(v.path, { pool, volume: v.name });
@@ -239,6 +277,11 @@ export class FakeNodeDriver implements NodeDriver {
   async undefineDomain(name: string): Promise<void> {
     this.enter('undefineDomain', [name]);
     this.domains.delete(name);
+  }
+
+  async undefineDomains(names: readonly string[]): Promise<readonly BatchOutcome[]> {
+    this.enter('undefineDomains', [names]);
+    return names.map((n) => this.itemOutcome(n, () => this.domains.delete(n)));
   }
 
   async startDomain(name: string): Promise<void> {
@@ -280,6 +323,20 @@ export class FakeNodeDriver implements NodeDriver {
     const queued = this.failures.get(method);
     const error = queued?.shift();
     if (error !== undefined) throw error;
+  }
+
+  private itemOutcome(item: string, work: () => void): BatchOutcome {
+    const injected = this.itemFailures.get(item);
+    if (injected !== undefined) {
+      this.itemFailures.delete(item);
+      return { ok: false, error: injected };
+    }
+    try {
+      work();
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, error: error as Error };
+    }
   }
 
   private poolVolumes(pool: string): Map<string, ObservedVolume> {

@@ -47,12 +47,6 @@ export class BindingDomainApi implements DomainApi {
     });
   }
 
-  async define(xml: string): Promise<void> {
-    await this.call('define domain', async (hv) => {
-      await hv.domainDefineXML(xml);
-    });
-  }
-
   async start(name: string): Promise<void> {
     await this.call(`start domain ${name}`, async (hv) => {
       const domain = await lookup(hv, name);
@@ -91,18 +85,6 @@ export class BindingDomainApi implements DomainApi {
         await hv.domainDestroy(domain);
       } catch (error) {
         if (!isNotRunning(error) && !isDomainNotFound(error)) throw error;
-      }
-    });
-  }
-
-  async undefine(name: string): Promise<void> {
-    await this.call(`undefine domain ${name}`, async (hv) => {
-      const domain = await lookup(hv, name);
-      if (domain === undefined) return;
-      try {
-        await hv.domainUndefine(domain);
-      } catch (error) {
-        if (!isDomainNotFound(error)) throw error;
       }
     });
   }

@@ -2,17 +2,21 @@ import { posix } from 'node:path';
 import { NodeError } from '../../errors.js';
 import type { CommandRunner } from '../exec/command-runner.js';
 import { heredoc, raw, sh } from '../exec/ssh/shell-quote.js';
-import { isQvdSidecarName, verifiedUpload } from '../exec/verified-upload.js';
-import type { NodeDriver, ObserveScope, StopDomainOptions } from '../node-driver.js';
+import { isQvdSidecarName, verifiedUploads } from '../exec/verified-upload.js';
+import type { BatchOutcome, DomainDefinition, ImageUpload, NamedVolumeSpec, NodeDriver, ObserveScope, StopDomainOptions, VolumeSpec } from '../node-driver.js';
 import type { NodeFacts, ObservedNode } from '../observed-state.js';
 import type { DomainApi } from './domain-api.js';
+import { createVolumesScript, parseCreateVolumesOutput } from './create-volumes-script.js';
+import { defineDomainsScript, parseDefineDomainsOutput, type DefineResult } from './define-domains-script.js';
 import { parseDomainXml } from './domain-xml.js';
 import { errorMessage } from './libvirt-errors.js';
 import { parseNetworkXml } from './network-xml.js';
 import { planNetworkSteps, type CurrentNetwork, type NetworkStep } from './network-steps.js';
 import { assembleObservedNode, splitSections } from './observe-output.js';
 import { newMarkerToken, observeScript, observeScriptArgs } from './observe-script.js';
-import { parsePoolXml, parseVolumeXml } from './storage-xml.js';
+import { defineOutcome, removeOutcome, sectionKey, volumeOutcome, zip } from './batch-outcomes.js';
+import { deleteVolumesScript, parseRemoveOutput, undefineDomainsScript } from './remove-batch-scripts.js';
+import { parsePoolXml } from './storage-xml.js';
 import { assertVirshName, virshBatch } from './virsh-batch.js';
 import { keyValues } from './virsh-listing.js';
 import { dhcpHostXml, withUuid } from './xml-edit.js';
@@ -44,6 +48,10 @@ export class LibvirtNodeDriver implements NodeDriver {
   private readonly runner: CommandRunner;
   private readonly domains: DomainApi;
   private readonly uri: string;
+  /** Learnt from observe and ensurePool, so that volume work needs no pool lookup first. */
+  private readonly poolPaths = new Map<string, string>();
+  /** Learnt from observe: what a redefine of an existing domain must carry. */
+  private readonly domainUuids = new Map<string, string>();
 
   constructor(private readonly options: LibvirtNodeDriverOptions) {
     this.node = options.node;
@@ -58,7 +66,9 @@ export class LibvirtNodeDriver implements NodeDriver {
     const token = newMarkerToken();
     const result = await this.runner.runScript(observeScript, { label: 'observe', args: observeScriptArgs(token, this.uri, scope), timeoutMs: this.options.observeTimeoutMs ?? 120_000 });
     const sshHostKey = this.options.sshHostKey?.();
-    return assembleObservedNode(this.node, scope, splitSections(result.stdout, token), sshHostKey === undefined ? {} : { sshHostKey });
+    const observed = assembleObservedNode(this.node, scope, splitSections(result.stdout, token), { ...(sshHostKey === undefined ? {} : { sshHostKey }), domainUuids: this.domainUuids });
+    for (const pool of observed.pools) this.poolPaths.set(pool.name, pool.path);
+    return observed;
   }
 
   async ensureNetwork(name: string, xml: string): Promise<void> {
@@ -141,6 +151,7 @@ fi
         hint: dirs === '' ? `Make every directory on the way to ${dir} traversable by ${blocked[1]}.` : `On the node: chmod o+x ${dirs}`,
       });
     }
+    this.poolPaths.set(name, dir);
   }
 
   async removePool(name: string): Promise<void> {
@@ -152,61 +163,33 @@ if ! virsh -q -c "$uri" pool-info "$name" >/dev/null 2>&1; then exit 0; fi
 virsh -q -c "$uri" pool-destroy "$name" >/dev/null 2>&1 || true
 out=$(virsh -q -c "$uri" pool-undefine "$name" 2>&1) || { case $out in *"not found"*) ;; *) echo "$out" >&2; exit 1 ;; esac; }
 `, { label: `remove pool ${name}` });
+    this.poolPaths.delete(name);
   }
 
   async uploadImage(pool: string, volume: string, localPath: string, sha256: string, onProgress?: (sentBytes: number, totalBytes: number) => void): Promise<void> {
-    assertVirshName(this.node, 'pool', pool);
-    this.assertVolumeName(volume);
-    const read = await virshBatch(this.runner, this.uri, [{ key: 'xml', command: `pool-dumpxml --inactive ${pool}` }]);
-    const xml = read.get('xml') ?? '';
-    if (xml === '') throw new NodeError(this.node, `cannot upload ${volume}: storage pool ${pool} does not exist`, { hint: 'The pool is created before images are uploaded (ensurePool).' });
-    const dir = this.parse(() => parsePoolXml(xml), 'pool XML').path;
-    const outcome = await verifiedUpload(this.runner, { localPath, remotePath: posix.join(dir, volume), sha256, ...(onProgress === undefined ? {} : { onProgress }) });
-    // libvirt lists a file only after a refresh; later volume operations (overlays) need it listed.
-    if (outcome === 'uploaded') await this.runner.run(['virsh', '-q', '-c', this.uri, 'pool-refresh', pool]);
+    const [outcome] = await this.upload(pool, [{ volume, localPath, sha256, ...(onProgress === undefined ? {} : { onProgress }) }]);
+    if (outcome !== undefined && !outcome.ok) throw outcome.error;
   }
 
-  async createVolume(pool: string, volume: string, spec: { capacityBytes?: number; backing?: { volume: string; format: string } }): Promise<void> {
+  uploadImages(pool: string, images: readonly ImageUpload[]): Promise<readonly BatchOutcome[]> {
+    return this.upload(pool, images);
+  }
+
+  async createVolume(pool: string, volume: string, spec: VolumeSpec): Promise<void> {
+    const [outcome] = await this.createVolumes(pool, [{ volume, ...spec }]);
+    if (outcome !== undefined && !outcome.ok) throw outcome.error;
+  }
+
+  async createVolumes(pool: string, volumes: readonly NamedVolumeSpec[]): Promise<readonly BatchOutcome[]> {
     assertVirshName(this.node, 'pool', pool);
-    this.assertVolumeName(volume);
-    if (spec.backing !== undefined) this.assertVolumeName(spec.backing.volume);
-    if (spec.capacityBytes === undefined && spec.backing === undefined) throw new NodeError(this.node, `volume ${pool}/${volume}: a capacity is needed when there is no backing volume`);
-    if (spec.capacityBytes !== undefined && (!Number.isSafeInteger(spec.capacityBytes) || spec.capacityBytes <= 0)) throw new NodeError(this.node, `volume ${pool}/${volume}: invalid capacity ${spec.capacityBytes}`);
-    const result = await this.runner.runScript(sh`set -e
-uri=${this.uri}
-pool=${pool}
-vol=${volume}
-cap=${spec.capacityBytes === undefined ? '' : String(spec.capacityBytes)}
-backing=${spec.backing?.volume ?? ''}
-bfmt=${spec.backing?.format ?? ''}
-virsh -q -c "$uri" pool-refresh "$pool" >/dev/null
-if virsh -q -c "$uri" vol-info --pool "$pool" "$vol" >/dev/null 2>&1; then
-  echo EXISTS
-  virsh -q -c "$uri" vol-dumpxml --pool "$pool" "$vol"
-  exit 0
-fi
-if [ -z "$cap" ]; then
-  # An overlay without its own size takes its backing volume's.
-  cap=$(virsh -q -c "$uri" vol-info --bytes --pool "$pool" "$backing" | awk '$1 == "Capacity:" {print $2}')
-fi
-if [ -n "$backing" ]; then
-  # The backing format is always explicit: QEMU refuses to probe it (and must not, for safety).
-  virsh -q -c "$uri" vol-create-as "$pool" "$vol" "$cap" --format qcow2 --backing-vol "$backing" --backing-vol-format "$bfmt" >/dev/null
-else
-  virsh -q -c "$uri" vol-create-as "$pool" "$vol" "$cap" --format qcow2 >/dev/null
-fi
-echo CREATED
-`, { label: `create volume ${pool}/${volume}` });
-    const out = result.stdout;
-    if (!out.startsWith('EXISTS')) return;
-    const existing = parseVolumeXml(out.slice('EXISTS'.length).trim(), pool);
-    const wantBacking = spec.backing?.volume;
-    const hasBacking = existing.backingPath === undefined ? undefined : posix.basename(existing.backingPath);
-    if (existing.format !== 'qcow2' || hasBacking !== wantBacking) {
-      throw new NodeError(this.node, `volume ${pool}/${volume} already exists as ${existing.format}${hasBacking === undefined ? '' : ` backed by ${existing.backingPath ?? ''}`}, not as qcow2${wantBacking === undefined ? '' : ` backed by ${wantBacking}`}`, {
-        hint: 'Delete the volume first if it is safe to lose its content.',
-      });
-    }
+    const outcomes: (BatchOutcome | undefined)[] = volumes.map((v) => this.invalidVolumeSpec(pool, v));
+    const todo = volumes.filter((_, i) => outcomes[i] === undefined);
+    if (todo.length === 0) return outcomes as BatchOutcome[];
+    const dir = await this.poolPath(pool, `cannot create volumes in pool ${pool}`);
+    const token = newMarkerToken();
+    const result = await this.runner.runScript(createVolumesScript(token, this.uri, pool, dir, todo), { label: `create ${todo.length} volume(s) in ${pool}`, timeoutMs: 120_000 + 2_000 * todo.length });
+    const out = parseCreateVolumesOutput(result.stdout, token);
+    return volumes.map((v, i) => outcomes[i] ?? volumeOutcome(this.node, pool, v, out.results.get(v.volume), out.refreshError, out.complete));
   }
 
   async resizeVolume(pool: string, volume: string, capacityBytes: number): Promise<void> {
@@ -232,31 +215,72 @@ echo RESIZED
   }
 
   async deleteVolume(pool: string, volume: string): Promise<void> {
+    const [outcome] = await this.deleteVolumes(pool, [volume]);
+    if (outcome !== undefined && !outcome.ok) throw outcome.error;
+  }
+
+  async deleteVolumes(pool: string, volumes: readonly string[]): Promise<readonly BatchOutcome[]> {
     assertVirshName(this.node, 'pool', pool);
-    this.assertVolumeName(volume);
-    await this.runner.runScript(sh`uri=${this.uri}
-pool=${pool}
-vol=${volume}
-virsh -q -c "$uri" pool-refresh "$pool" >/dev/null 2>&1 || exit 0
-path=$(virsh -q -c "$uri" vol-path --pool "$pool" "$vol" 2>/dev/null) || exit 0
-out=$(virsh -q -c "$uri" vol-delete --pool "$pool" "$vol" 2>&1) || { case $out in *"not found"*) ;; *) echo "$out" >&2; exit 1 ;; esac; }
-rm -f -- "$path.sha256"
-`, { label: `delete volume ${pool}/${volume}` });
+    const outcomes: (BatchOutcome | undefined)[] = volumes.map((v) => this.invalid(() => this.assertVolumeName(v)));
+    const todo = volumes.filter((_, i) => outcomes[i] === undefined);
+    if (todo.length === 0) return outcomes as BatchOutcome[];
+    const dir = await this.findPoolPath(pool);
+    // No pool, no volumes in it: deleting them is done.
+    if (dir === undefined) return outcomes.map((o) => o ?? { ok: true });
+    const token = newMarkerToken();
+    const result = await this.runner.runScript(deleteVolumesScript(token, this.uri, pool, dir, todo), { label: `delete ${todo.length} volume(s) in ${pool}` });
+    const out = parseRemoveOutput(result.stdout, token);
+    return volumes.map((v, i) => outcomes[i] ?? removeOutcome(this.node, out, v, `deleting volume ${pool}/${v}`));
   }
 
   async defineDomain(name: string, xml: string): Promise<void> {
-    assertVirshName(this.node, 'domain', name);
-    const parsed = this.parse(() => parseDomainXml(xml), 'domain XML');
-    if (parsed.name !== name) throw new NodeError(this.node, `domain XML is for ${JSON.stringify(parsed.name)}, not ${JSON.stringify(name)}`);
-    const uuid = parsed.uuid === undefined ? await this.domains.uuid(name) : undefined;
-    await this.domains.define(uuid === undefined ? xml : withUuid(xml, 'domain', uuid));
+    const [outcome] = await this.defineDomains([{ name, xml }]);
+    if (outcome !== undefined && !outcome.ok) throw outcome.error;
+  }
+
+  /**
+   * Through virsh on the node (one script for the batch) rather than the
+   * binding: no second connection to open. A domain that exists must be
+   * redefined with its uuid; the uuids observe saw are used, and a domain
+   * that still clashes is looked up and defined again once.
+   */
+  async defineDomains(domains: readonly DomainDefinition[]): Promise<readonly BatchOutcome[]> {
+    const outcomes: (BatchOutcome | undefined)[] = domains.map((d) => this.invalidDomain(d));
+    const first = domains.flatMap((d, i) => (outcomes[i] === undefined ? [{ index: i, name: d.name, xml: d.xml }] : []));
+    const clashes: typeof first = [];
+    for (const [item, result] of zip(first, await this.defineOnNode(first.map((d) => this.withKnownUuid(d.name, d.xml))))) {
+      if (!result.ok && /already (exists|defined) with uuid/.test(result.error)) clashes.push(item);
+      else outcomes[item.index] = defineOutcome(this.node, item.name, result);
+    }
+    if (clashes.length > 0) {
+      const uuids = await virshBatch(this.runner, this.uri, clashes.map((d) => ({ key: sectionKey('uuid', d.index), command: `domuuid ${d.name}` })));
+      const again = clashes.map((d) => {
+        const uuid = uuids.get(sectionKey('uuid', d.index))?.trim() ?? '';
+        return uuid === '' ? d.xml : withUuid(d.xml, 'domain', uuid);
+      });
+      for (const [item, result] of zip(clashes, await this.defineOnNode(again))) outcomes[item.index] = defineOutcome(this.node, item.name, result);
+    }
+    return outcomes as BatchOutcome[];
   }
 
   async undefineDomain(name: string): Promise<void> {
-    const state = await this.domains.state(name);
-    if (state === 'absent') return;
-    if (state !== 'stopped') await this.domains.destroy(name);
-    await this.domains.undefine(name);
+    const [outcome] = await this.undefineDomains([name]);
+    if (outcome !== undefined && !outcome.ok) throw outcome.error;
+  }
+
+  /** Through virsh on the node, like defines: one script for the batch, a running domain destroyed first. */
+  async undefineDomains(names: readonly string[]): Promise<readonly BatchOutcome[]> {
+    const outcomes: (BatchOutcome | undefined)[] = names.map((n) => this.invalid(() => assertVirshName(this.node, 'domain', n)));
+    const todo = names.filter((_, i) => outcomes[i] === undefined);
+    if (todo.length === 0) return outcomes as BatchOutcome[];
+    const token = newMarkerToken();
+    const result = await this.runner.runScript(undefineDomainsScript(token, this.uri, todo), { label: `undefine ${todo.length} domain(s)`, timeoutMs: 120_000 + 2_000 * todo.length });
+    const out = parseRemoveOutput(result.stdout, token);
+    return names.map((n, i) => {
+      const outcome = outcomes[i] ?? removeOutcome(this.node, out, n, `undefining domain ${n}`);
+      if (outcome.ok) this.domainUuids.delete(n);
+      return outcome;
+    });
   }
 
   async startDomain(name: string): Promise<void> {
@@ -285,6 +309,80 @@ rm -f -- "$path.sha256"
 
   async close(): Promise<void> {
     await Promise.allSettled([this.domains.close(), this.runner.close()]);
+  }
+
+  private async upload(pool: string, images: readonly (ImageUpload & { onProgress?: (sentBytes: number, totalBytes: number) => void })[]): Promise<readonly BatchOutcome[]> {
+    assertVirshName(this.node, 'pool', pool);
+    const outcomes: (BatchOutcome | undefined)[] = images.map((i) => this.invalid(() => this.assertVolumeName(i.volume)));
+    const todo = images.filter((_, i) => outcomes[i] === undefined);
+    if (todo.length === 0) return outcomes as BatchOutcome[];
+    const dir = await this.poolPath(pool, `cannot upload ${todo.map((i) => i.volume).join(', ')}`);
+    const results = await verifiedUploads(
+      this.runner,
+      todo.map((i) => ({ localPath: i.localPath, remotePath: posix.join(dir, i.volume), sha256: i.sha256, ...(i.onProgress === undefined ? {} : { onProgress: i.onProgress }) })),
+      // Keeps libvirt's list of the pool current; nothing later depends on it (volumes are made by path).
+      { afterUpload: sh`virsh -q -c ${this.uri} pool-refresh ${pool} >/dev/null 2>&1 || true` },
+    );
+    let next = 0;
+    return outcomes.map((o) => o ?? (results[next++] as BatchOutcome));
+  }
+
+  private async poolPath(pool: string, what: string): Promise<string> {
+    const path = await this.findPoolPath(pool);
+    if (path === undefined) throw new NodeError(this.node, `${what}: storage pool ${pool} does not exist`, { hint: 'The pool is created first (ensurePool).' });
+    return path;
+  }
+
+  /** The pool's directory: known from observe or ensurePool, else read from libvirt; undefined when there is no such pool. */
+  private async findPoolPath(pool: string): Promise<string | undefined> {
+    const known = this.poolPaths.get(pool);
+    if (known !== undefined) return known;
+    const read = await virshBatch(this.runner, this.uri, [{ key: 'xml', command: `pool-dumpxml --inactive ${pool}` }]);
+    const xml = read.get('xml') ?? '';
+    if (xml === '') return undefined;
+    const path = this.parse(() => parsePoolXml(xml), 'pool XML').path;
+    this.poolPaths.set(pool, path);
+    return path;
+  }
+
+  /** A batch item refused before anything is sent: its outcome, or undefined when it is fine. */
+  private invalid(check: () => void): BatchOutcome | undefined {
+    try {
+      check();
+      return undefined;
+    } catch (error) {
+      return { ok: false, error: error as Error };
+    }
+  }
+
+  private invalidVolumeSpec(pool: string, v: NamedVolumeSpec): BatchOutcome | undefined {
+    return this.invalid(() => {
+      this.assertVolumeName(v.volume);
+      if (v.backing !== undefined) this.assertVolumeName(v.backing.volume);
+      if (v.backing !== undefined && !/^[a-z0-9]+$/.test(v.backing.format)) throw new NodeError(this.node, `volume ${pool}/${v.volume}: unknown backing format ${JSON.stringify(v.backing.format)}`);
+      if (v.capacityBytes === undefined && v.backing === undefined) throw new NodeError(this.node, `volume ${pool}/${v.volume}: a capacity is needed when there is no backing volume`);
+      if (v.capacityBytes !== undefined && (!Number.isSafeInteger(v.capacityBytes) || v.capacityBytes <= 0)) throw new NodeError(this.node, `volume ${pool}/${v.volume}: invalid capacity ${v.capacityBytes}`);
+    });
+  }
+
+  private invalidDomain(d: DomainDefinition): BatchOutcome | undefined {
+    return this.invalid(() => {
+      assertVirshName(this.node, 'domain', d.name);
+      const parsed = this.parse(() => parseDomainXml(d.xml), 'domain XML');
+      if (parsed.name !== d.name) throw new NodeError(this.node, `domain XML is for ${JSON.stringify(parsed.name)}, not ${JSON.stringify(d.name)}`);
+    });
+  }
+
+  private withKnownUuid(name: string, xml: string): string {
+    const uuid = this.domainUuids.get(name);
+    return uuid === undefined ? xml : withUuid(xml, 'domain', uuid);
+  }
+
+  private async defineOnNode(xmls: readonly string[]): Promise<DefineResult[]> {
+    if (xmls.length === 0) return [];
+    const token = newMarkerToken();
+    const result = await this.runner.runScript(defineDomainsScript(token, this.uri, xmls), { label: `define ${xmls.length} domain(s)`, timeoutMs: 120_000 + 1_000 * xmls.length });
+    return parseDefineDomainsOutput(result.stdout, token, xmls.length).results;
   }
 
   private currentNetwork(read: Map<string, string>): CurrentNetwork | undefined {

@@ -15,22 +15,25 @@ export interface ObserveSection {
 
 /** Splits the observe script's output at its marker lines. Text before the first marker is dropped. */
 export function splitSections(output: string, token: string): ObserveSection[] {
-  const marker = new RegExp(`^@@qvd:${token}:([a-z-]+):(.*)@@$`);
+  // Marker lines are found by search, not by splitting the output (hundreds of KiB) into lines.
+  const prefix = `@@qvd:${token}:`;
+  const marker = /^([a-z-]+):(.*)@@$/;
   const sections: ObserveSection[] = [];
-  let current: { kind: string; name: string; lines: string[] } | undefined;
-  const close = (): void => {
-    if (current !== undefined) sections.push({ kind: current.kind, name: current.name, body: current.lines.join('\n').trim() });
-  };
-  for (const line of output.split('\n')) {
-    const match = marker.exec(line);
+  let current: { kind: string; name: string; from: number } | undefined;
+  let at = output.startsWith(prefix) ? 0 : output.indexOf(`\n${prefix}`);
+  if (at > 0) at++;
+  while (at !== -1) {
+    const lineEnd = output.indexOf('\n', at);
+    const end = lineEnd === -1 ? output.length : lineEnd;
+    const match = marker.exec(output.slice(at + prefix.length, end));
+    const next = output.indexOf(`\n${prefix}`, end - 1);
     if (match !== null) {
-      close();
-      current = { kind: match[1] ?? '', name: match[2] ?? '', lines: [] };
-    } else {
-      current?.lines.push(line);
+      if (current !== undefined) sections.push({ kind: current.kind, name: current.name, body: output.slice(current.from, at).trim() });
+      current = { kind: match[1] ?? '', name: match[2] ?? '', from: end };
     }
+    at = next === -1 ? -1 : next + 1;
   }
-  close();
+  if (current !== undefined) sections.push({ kind: current.kind, name: current.name, body: output.slice(current.from).trim() });
   return sections;
 }
 
@@ -42,7 +45,12 @@ export function splitSections(output: string, token: string): ObserveSection[] {
  * is still true); output that cannot be trusted as a whole (libvirt
  * unreachable, cut short) is a NodeError.
  */
-export function assembleObservedNode(node: string, scope: ObserveScope, sections: readonly ObserveSection[], extra: { sshHostKey?: NodeFacts['sshHostKey'] } = {}): ObservedNode {
+export function assembleObservedNode(
+  node: string,
+  scope: ObserveScope,
+  sections: readonly ObserveSection[],
+  extra: { sshHostKey?: NodeFacts['sshHostKey']; /** Filled with each domain's uuid (not part of the observation). */ domainUuids?: Map<string, string> } = {},
+): ObservedNode {
   const problems: string[] = [];
   const one = (kind: string): ObserveSection | undefined => sections.find((s) => s.kind === kind);
   const fact = (name: string): string | undefined => sections.find((s) => s.kind === 'fact' && s.name === name)?.body;
@@ -98,7 +106,7 @@ export function assembleObservedNode(node: string, scope: ObserveScope, sections
   const sidecars = new Map<string, string>();
   for (const section of sections.filter((s) => s.kind === 'sidecar')) {
     const sum = section.body.split(/\s+/)[0]?.toLowerCase() ?? '';
-    if (/^[0-9a-f]{64}$/.test(sum)) sidecars.set(section.name, sum);
+    if (/^[0-9a-f]{64}$/.test(sum)) sidecars.set(section.name.replace(/\.sha256$/, ''), sum);
   }
 
   const volumes: ObservedVolume[] = [];
@@ -125,6 +133,7 @@ export function assembleObservedNode(node: string, scope: ObserveScope, sections
       const parsed = parseDomainXml(section.body, (path) => byPath.get(path));
       const domain: { -readonly [K in keyof ObservedDomain]: ObservedDomain[K] } = { name: parsed.name, power: power.get(parsed.name) ?? 'other', config: parsed.config };
       if (parsed.managedVm !== undefined) domain.managedVm = parsed.managedVm;
+      if (parsed.uuid !== undefined) extra.domainUuids?.set(parsed.name, parsed.uuid);
       domains.push(domain);
     } catch (error) {
       problems.push(`domain ${section.name}: unreadable XML: ${errorMessage(error)}`);

@@ -23,8 +23,29 @@ mark() { printf '\n@@qvd:%s:%s:%s@@\n' "$T" "$1" "$2"; }
 # It lands in $m (printf -v): a command substitution per object would fork hundreds of subshells.
 vmark() { printf -v m "echo '\n@@qvd:%s:%s:%s@@\n';" "$T" "$1" "$2"; }
 safe() { [[ $1 =~ ^[A-Za-z0-9._+:@-]+$ ]]; }
-errf=$(mktemp) || errf=/dev/null
-trap 'rm -f "$errf"' EXIT
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf -- "$tmp"' EXIT
+errf=$tmp/virsh-stderr
+
+# libvirt's lists first, in the background: the facts below are mostly waiting for processes too.
+b=
+add() { vmark "$1" "$2"; b=$b$m$3; }
+add version '' "version --daemon;"
+add net-info "$net" "net-info $net;"
+add net-xml "$net" "net-dumpxml --inactive $net;"
+add pool-refresh "$pool" "pool-refresh $pool;"
+add pool-info "$pool" "pool-info $pool;"
+add pool-xml "$pool" "pool-dumpxml --inactive $pool;"
+add vol-list "$pool" "vol-list $pool;"
+add domains-all '' "list --all --name;"
+add domains-running '' "list --state-running --name;"
+add domains-paused '' "list --state-paused --name;"
+add domains-shutoff '' "list --state-shutoff --name;"
+have_virsh=
+if command -v virsh >/dev/null 2>&1; then
+  have_virsh=1
+  virsh -q -c "$uri" "$b" >"$tmp/first" 2>>"$errf" </dev/null &
+fi
 
 mark fact hostname; cat /proc/sys/kernel/hostname 2>/dev/null || hostname 2>/dev/null
 mark fact cpu-virt; if grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null; then echo yes; else echo no; fi
@@ -44,22 +65,10 @@ elif runuser -u "$qu" -- test -x "$d" 2>/dev/null; then echo yes
 else echo no
 fi
 
-if ! command -v virsh >/dev/null 2>&1; then mark end; exit 0; fi
-
-b=
-add() { vmark "$1" "$2"; b=$b$m$3; }
-add version '' "version --daemon;"
-add net-info "$net" "net-info $net;"
-add net-xml "$net" "net-dumpxml --inactive $net;"
-add pool-refresh "$pool" "pool-refresh $pool;"
-add pool-info "$pool" "pool-info $pool;"
-add pool-xml "$pool" "pool-dumpxml --inactive $pool;"
-add vol-list "$pool" "vol-list $pool;"
-add domains-all '' "list --all --name;"
-add domains-running '' "list --state-running --name;"
-add domains-paused '' "list --state-paused --name;"
-add domains-shutoff '' "list --state-shutoff --name;"
-first=$(virsh -q -c "$uri" "$b" 2>>"$errf" </dev/null)
+if [ -z "$have_virsh" ]; then mark end; exit 0; fi
+wait
+first=
+IFS= read -r -d '' first <"$tmp/first" || true
 printf '%s\n' "$first"
 
 # Walk the first batch's output for the names to dump (newline-separated lists: names never hold one, see safe).
@@ -72,18 +81,20 @@ while IFS= read -r line; do
   [ -n "$line" ] || continue
   case $section in
     *:domains-all:*) doms=$doms$line$'\n' ;;
-    *:vol-list:*) set -- $line; vols=$vols$1$'\n' ;;
+    *:vol-list:*) vols=$vols$line$'\n' ;;
   esac
 done <<<"$first"
 set +f
 
 b= n=0
 flush() { if [ -n "$b" ]; then virsh -q -c "$uri" "$b" 2>>"$errf" </dev/null; printf '\n'; fi; b= n=0; }
-while IFS= read -r v; do
+# Lines of vol-list are "NAME PATH"; a lookup by path costs virsh one call less than by pool and name.
+while read -r v p; do
   [ -n "$v" ] || continue
-  case $v in *.sha256|.qvd-upload-*) continue ;; esac
+  case $v in *.sha256|.qvd-upload-*|.qvd-tmp-*) continue ;; esac
   if ! safe "$v"; then mark unsafe-name volume; printf '%s\n' "$v"; continue; fi
-  add vol "$v" "vol-dumpxml --pool $pool $v;"; n=$((n+1))
+  if [[ $p =~ ^/[A-Za-z0-9._+:@/-]+$ ]]; then add vol "$v" "vol-dumpxml $p;"; else add vol "$v" "vol-dumpxml --pool $pool $v;"; fi
+  n=$((n+1))
   if [ "$n" -ge 200 ]; then flush; fi
 done <<<"$vols"
 while IFS= read -r dom; do
@@ -95,11 +106,16 @@ while IFS= read -r dom; do
 done <<<"$doms"
 flush
 
-for f in "$dir"/*.sha256; do
-  [ -f "$f" ] || continue
-  mark sidecar "$(basename -- "$f" .sha256)"
-  head -c 200 -- "$f"; printf '\n'
-done
+# Builtins only (the section is named after the file): a process per sidecar adds up.
+if cd -- "$dir" 2>/dev/null; then
+  for f in *.sha256; do
+    [ -f "$f" ] || continue
+    mark sidecar "$f"
+    IFS= read -r -n 200 line <"$f" || true
+    printf '%s\n' "$line"
+  done
+  cd / || true
+fi
 mark virsh-stderr; cat -- "$errf"
 mark end
 `;

@@ -1,39 +1,29 @@
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { readXml, XmlSyntaxError } from './xml-reader.js';
 
 /**
  * A parsed XML element in one uniform shape: every child element is an array
  * (so one disk and two disks read the same), attributes are `@name`, text is
- * `#text`. Small accessors below keep the parsers free of shape checks.
+ * `#text` (see xml-reader.ts). Small accessors below keep the parsers free of
+ * shape checks.
  */
 export interface XmlElement {
   readonly [key: string]: unknown;
 }
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  textNodeName: '#text',
-  // Values stay strings: a MAC like 52:54:00:00:00:01 or a name like "0012" must not turn into numbers.
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: true,
-  alwaysCreateTextNode: true,
-  isArray: (_name: string, _path: unknown, _leaf: boolean, isAttribute: boolean) => !isAttribute,
-  processEntities: true,
-  // Numeric character references (&#39;) come from serialisers other than libvirt's.
-  htmlEntities: true,
-});
-
 export class XmlParseError extends Error {}
 
 /** Parses a document and returns its root element, checking it is `rootName`. */
 export function parseXml(xml: string, rootName: string): XmlElement {
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new XmlParseError(`invalid XML (line ${valid.err.line}): ${valid.err.msg}`);
-  const document = parser.parse(xml) as Record<string, unknown>;
+  let document: Record<string, unknown>;
+  try {
+    document = readXml(xml);
+  } catch (error) {
+    if (error instanceof XmlSyntaxError) throw new XmlParseError(`invalid XML (${error.message})`);
+    throw error;
+  }
   const root = first(document[rootName]);
   if (root === undefined) {
-    const found = Object.keys(document).filter((k) => !k.startsWith('?'));
+    const found = Object.keys(document);
     throw new XmlParseError(`expected a <${rootName}> document, found <${found.join('>, <') || 'nothing'}>`);
   }
   return root;

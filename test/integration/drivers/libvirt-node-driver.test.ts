@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +133,22 @@ describe('LibvirtNodeDriver against the host libvirtd through a real sshd', () =
     expect((error as Error).message).toMatch(/already exists with other content/);
   });
 
+  it('uploadImages puts several files in the same round trips, each with its own outcome', async () => {
+    const kernel = join(work, 'vmlinuz');
+    writeFileSync(kernel, 'not really a kernel\n');
+    const kernelSha = createHash('sha256').update(readFileSync(kernel)).digest('hex');
+    const outcomes = await driver.uploadImages!(names.pool, [
+      { volume: 'base.qcow2', localPath: image, sha256: imageSha },
+      { volume: `${names.prefix}k.kernel`, localPath: kernel, sha256: kernelSha },
+      { volume: `${names.prefix}bad.kernel`, localPath: kernel, sha256: '0'.repeat(64) },
+    ]);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, false]);
+    expect(outcomes[2]?.ok === false && outcomes[2].error.message).toMatch(new RegExp(`expected sha256 0{64}, the node computed ${kernelSha}`));
+    expect(readFileSync(join(names.storageDir, `${names.prefix}k.kernel.sha256`), 'utf8')).toBe(`${kernelSha}  ${names.prefix}k.kernel\n`);
+    expect(readdirSync(names.storageDir).filter((f) => f.startsWith('.qvd-') || f.includes('bad.kernel'))).toEqual([]);
+    await driver.deleteVolume(names.pool, `${names.prefix}k.kernel`);
+  });
+
   it('createVolume makes an overlay with an explicit backing format, and a home volume; both idempotent', async () => {
     await time('createVolume-overlay', () => driver.createVolume(names.pool, vmDisk(1), { backing: { volume: 'base.qcow2', format: 'qcow2' } }));
     await driver.createVolume(names.pool, vmDisk(1), { backing: { volume: 'base.qcow2', format: 'qcow2' } });
@@ -148,7 +164,28 @@ describe('LibvirtNodeDriver against the host libvirtd through a real sshd', () =
     expect((error as Error).message).toMatch(/already exists as qcow2, not as qcow2 backed by base.qcow2/);
     const missing = await driver.createVolume(names.pool, `${names.prefix}x.qcow2`, { backing: { volume: 'missing.qcow2', format: 'qcow2' } }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(NodeError);
-    expect((missing as Error).message).toMatch(/`create volume .*x.qcow2` exited with code 1: .*Storage volume not found/s);
+    expect((missing as Error).message).toMatch(/creating volume .*x\.qcow2 failed: .*missing\.qcow2/s);
+  });
+
+  it('createVolumes makes a batch in one round trip, each volume with its own outcome, and libvirt lists the new ones', async () => {
+    const outcomes = await driver.createVolumes!(names.pool, [
+      { volume: vmDisk(2), backing: { volume: 'base.qcow2', format: 'qcow2' } },
+      { volume: `${names.prefix}home1.qcow2`, capacityBytes: 32 * MiB },
+      { volume: `${names.prefix}y.qcow2`, backing: { volume: 'missing.qcow2', format: 'qcow2' } },
+      { volume: vmDisk(1), capacityBytes: MiB },
+      { volume: `${names.prefix}home2.qcow2`, capacityBytes: 16 * MiB },
+    ]);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, false, false, true]);
+    expect(outcomes[2]?.ok === false && outcomes[2].error.message).toMatch(/creating volume .*y\.qcow2 failed: .*missing\.qcow2/s);
+    expect(outcomes[3]?.ok === false && outcomes[3].error.message).toMatch(/vm1\.qcow2 already exists as qcow2 backed by base\.qcow2, not as qcow2$/);
+    expect(virsh('vol-list', names.pool)).toContain(vmDisk(2));
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', join(names.storageDir, vmDisk(2))], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(info).toMatchObject({ format: 'qcow2', 'backing-filename': join(names.storageDir, 'base.qcow2'), 'backing-filename-format': 'qcow2', 'virtual-size': 64 * MiB });
+    expect((statSync(join(names.storageDir, `${names.prefix}home2.qcow2`)).mode & 0o777).toString(8)).toBe('600');
+    // Neither temporaries nor half-made volumes stay behind.
+    expect(readdirSync(names.storageDir).filter((f) => f.startsWith('.qvd-') || f.includes('y.qcow2'))).toEqual([]);
+    await driver.deleteVolume(names.pool, vmDisk(2));
+    await driver.deleteVolume(names.pool, `${names.prefix}home2.qcow2`);
   });
 
   it('resizeVolume grows, is a no-op at the same size, refuses to shrink', async () => {
@@ -253,6 +290,26 @@ describe('LibvirtNodeDriver against the host libvirtd through a real sshd', () =
     await expect(driver.defineDomain(`${names.prefix}vm1`, '<domain type="qemu"><name>x</domain>')).rejects.toThrow(/invalid domain XML/);
   });
 
+  it('defineDomains defines a batch in one round trip; an item libvirt or qvd refuses fails alone; a redefine keeps the uuid', async () => {
+    const uuid = virsh('domuuid', `${names.prefix}vm1`).trim();
+    const other = (n: number, bus = 'virtio'): string =>
+      domainXml({ name: `${names.prefix}vm${n}`, vm: `vm${n}`, pool: names.pool, disks: [{ volume: vmDisk(1), target: 'vda' }], nics: [{ mac: mac(n), network: names.network }] }).replace("bus='virtio'", `bus='${bus}'`);
+    const outcomes = await driver.defineDomains!([
+      { name: `${names.prefix}vm1`, xml: vm1Xml() },
+      { name: `${names.prefix}vm2`, xml: other(2) },
+      { name: `${names.prefix}vm3`, xml: other(2) },
+      { name: `${names.prefix}vm4`, xml: other(4, 'bogus') },
+      { name: `${names.prefix}vm5`, xml: other(5) },
+    ]);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, false, false, true]);
+    expect(outcomes[2]?.ok === false && outcomes[2].error.message).toMatch(/domain XML is for/);
+    expect(outcomes[3]?.ok === false && outcomes[3].error.message).toMatch(new RegExp(`define domain ${names.prefix}vm4 failed: .*bogus`));
+    expect(virsh('domuuid', `${names.prefix}vm1`).trim()).toBe(uuid);
+    expect(virsh('list', '--all', '--name').split('\n').filter((d) => d.startsWith(names.prefix)).sort()).toEqual([`${names.prefix}vm1`, `${names.prefix}vm2`, `${names.prefix}vm5`]);
+    await driver.undefineDomain(`${names.prefix}vm2`);
+    await driver.undefineDomain(`${names.prefix}vm5`);
+  });
+
   it('startDomain and stopDomain reach the state and are idempotent', async () => {
     await time('startDomain', () => driver.startDomain(`${names.prefix}vm1`));
     await driver.startDomain(`${names.prefix}vm1`);
@@ -301,10 +358,14 @@ describe('LibvirtNodeDriver against the host libvirtd through a real sshd', () =
     const count = 20;
     for (let i = 1; i <= count; i++) await driver.createVolume(names.pool, vmDisk(100 + i), { backing: { volume: 'base.qcow2', format: 'qcow2' } });
     const started = performance.now();
-    for (let i = 1; i <= count; i++) {
-      await driver.defineDomain(`${names.prefix}m${i}`, domainXml({ name: `${names.prefix}m${i}`, vm: `m${i}`, pool: names.pool, disks: [{ volume: vmDisk(100 + i), target: 'vda' }], nics: [{ mac: mac(100 + i), network: names.network }] }));
-    }
+    const outcomes = await driver.defineDomains!(
+      Array.from({ length: count }, (_, k) => {
+        const i = k + 1;
+        return { name: `${names.prefix}m${i}`, xml: domainXml({ name: `${names.prefix}m${i}`, vm: `m${i}`, pool: names.pool, disks: [{ volume: vmDisk(100 + i), target: 'vda' }], nics: [{ mac: mac(100 + i), network: names.network }] }) };
+      }),
+    );
     timings['define-20-domains'] = Math.round(performance.now() - started);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
     const rounds: number[] = [];
     let observed;
     for (let i = 0; i < 5; i++) {

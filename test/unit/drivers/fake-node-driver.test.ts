@@ -97,7 +97,7 @@ describe('FakeNodeDriver', () => {
     await expect(fake.ensureNetwork('other', net)).rejects.toThrow(/network XML is for "qvd"/);
     await expect(fake.uploadImage('nopool', 'x.qcow2', image, 'a'.repeat(64))).rejects.toThrow(/storage pool nopool does not exist/);
     await expect(fake.uploadImage('qvd', 'base.qcow2', image, 'b'.repeat(64))).rejects.toThrow(/already exists with other content/);
-    await expect(fake.createVolume('qvd', 'x.qcow2', { backing: { volume: 'missing.qcow2', format: 'qcow2' } })).rejects.toThrow(/Storage volume not found/);
+    await expect(fake.createVolume('qvd', 'x.qcow2', { backing: { volume: 'missing.qcow2', format: 'qcow2' } })).rejects.toThrow(/Could not open backing file/);
     await expect(fake.createVolume('qvd', 'vm1.qcow2', { capacityBytes: MiB })).rejects.toThrow(/already exists as qcow2 backed by/);
     await expect(fake.resizeVolume('qvd', 'vm1.qcow2', MiB)).rejects.toThrow(/shrinking/);
     await expect(fake.createVolume('qvd', 'base.qcow2.sha256', { capacityBytes: MiB })).rejects.toThrow(/reserved/);
