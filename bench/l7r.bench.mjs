@@ -6,12 +6,13 @@
 // (a) bulk throughput of a TLS client: through the L7R tunnel to a TCP sink, vs the same client to a bare
 //     Node TLS sink (no relay), vs socat doing the same TLS termination and relay;
 // (b) 64-byte ping-pong round trips through the tunnel vs direct TLS (and via socat), p50/p99;
-// (c) time to 101 for N concurrent sessions to running VMs (the fake backend answers at once).
+// (c) time to 101 for N concurrent sessions to running VMs, through the real backend and its SQLite store,
+//     next to the floor: a bare Node TLS server that only connects and answers 101.
 // The client, the L7R and the peers run in separate processes so no two of them share an event loop.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer as createTcpServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,27 @@ const arg = (name, fallback) => {
   return index === -1 ? fallback : Number(process.argv[index + 1]);
 };
 
-// ---------------------------------------------------------------- peers: sinks and echo servers
+// ---------------------------------------------------------------- peers: the VMs' stand-ins, bare TLS endpoints, the floor
+
+/** Listen on 127.0.0.1, .2 and .3 at one port: the backend reaches every "VM" at its IP and one NX port, like real VMs. */
+async function listenVms(handlers) {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const servers = handlers.map((handler) => createTcpServer({ allowHalfOpen: true }, handler));
+    try {
+      servers[0].listen(0, '127.0.0.1');
+      await once(servers[0], 'listening');
+      const port = servers[0].address().port;
+      for (let i = 1; i < servers.length; i++) {
+        servers[i].listen(port, `127.0.0.${i + 1}`);
+        await once(servers[i], 'listening');
+      }
+      return port;
+    } catch {
+      for (const server of servers) server.close();
+    }
+  }
+  throw new Error('no port free on 127.0.0.1-3');
+}
 
 async function runPeers() {
   const { cert, key } = JSON.parse(process.env.QVD_BENCH_TLS);
@@ -68,57 +89,123 @@ async function runPeers() {
     await once(server, 'listening');
     return server.address().port;
   };
+  // The "VMs": sink at 127.0.0.1, echo at 127.0.0.2, source at 127.0.0.3, all on one port.
+  const vmPort = await listenVms([sink, echo, source]);
+  // The floor for (c): the least a Node TLS front door can do per session (read a request head, TCP
+  // connect, write a 101, pipe), with no HTTP parsing, authentication, store or logging.
+  const floor = (client) => {
+    client.setNoDelay(true);
+    client.on('error', () => undefined);
+    let head = '';
+    const onData = (data) => {
+      head += data.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      client.off('data', onData);
+      client.pause();
+      const vm = createConnection({ host: '127.0.0.2', port: vmPort, allowHalfOpen: true, noDelay: true }, () => {
+        client.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\nX-QVD-Slave-Key: ${'x'.repeat(64)}\r\n\r\n`);
+        client.pipe(vm);
+        vm.pipe(client);
+      });
+      vm.on('error', () => client.destroy());
+    };
+    client.on('data', onData);
+  };
   const ports = {
-    tcpSink: await listen(createTcpServer({ allowHalfOpen: true }, sink)),
-    tcpEcho: await listen(createTcpServer({ allowHalfOpen: true }, echo)),
-    tcpSource: await listen(createTcpServer({ allowHalfOpen: true }, source)),
+    vm: vmPort,
     tlsSource: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, source)),
     tlsSink: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, sink)),
     tlsEcho: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, (socket) => echo(socket))),
+    floor: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, floor)),
   };
   process.send({ ready: ports });
   process.on('disconnect', () => process.exit(0));
 }
 
-// ---------------------------------------------------------------- the L7R with a backend that answers at once
+// ---------------------------------------------------------------- the L7R as `qvd serve` composes it
 
+/**
+ * The real L7R, backend and store (SQLite, the single-node default), wired
+ * like run-serve.ts: built-in auth over the store's users, the serve
+ * metrics, pino at info. Every VM is recorded running on this node (as the
+ * HKD leaves it), its IP one of the peers' loopback addresses. No HKD runs:
+ * nothing is started or stopped.
+ */
 async function runL7r() {
-  const { createL7rServer, createBuiltinAuthProvider, newSlaveKey } = await import(new URL('l7r/index.js', dist).href);
-  const { qvdSha256 } = await import(new URL('spec/password-hash.js', dist).href);
+  const imp = (path) => import(new URL(path, dist).href);
+  const { createL7rServer, createBuiltinAuthProvider } = await imp('l7r/index.js');
+  const { openStore } = await imp('state/open-store.js');
+  const { openRuntimeStore } = await imp('state/runtime-open.js');
+  const { openNotifier } = await imp('state/notifier-open.js');
+  const { ServeBackend } = await imp('serve/serve-backend.js');
+  const { createServeMetrics } = await imp('serve/serve-metrics.js');
+  const { qvdSha256, hashPassword } = await imp('spec/password-hash.js');
   const { pino } = await import('pino');
   const { cert, key } = JSON.parse(process.env.QVD_BENCH_TLS);
-  const { tcpSink, tcpEcho, tcpSource } = JSON.parse(process.env.QVD_BENCH_PEERS);
-  // The original QVD hash (microseconds): argon2id would make (c) measure password hashing, not the L7R.
-  const user = { key: 'bench@default', passwordHash: qvdSha256('bench'), blocked: false };
-  let sessions = 0;
-  const backend = {
-    node: 'bench',
-    serving: true,
-    findUser: async (login, tenant) => (`${login}@${tenant}` === user.key ? user : undefined),
-    listVms: async () => [
-      { id: 1, name: 'sink', state: 'running', blocked: false, isApplication: false },
-      { id: 2, name: 'echo', state: 'running', blocked: false, isApplication: false },
-      { id: 3, name: 'source', state: 'running', blocked: false, isApplication: false },
-    ],
-    stopVm: async () => true,
-    prepareVm: async (_user, id) => ({ host: '127.0.0.1', port: [tcpSink, tcpEcho, tcpSource][id - 1], node: 'bench', slaveKey: newSlaveKey(), sessionId: `s${++sessions}` }),
-    sessionStarted: async () => undefined,
-    sessionEnded: async () => undefined,
-    onTakeover: () => () => undefined,
-    createToken: async () => ({ token: 't', expiresAt: new Date().toISOString() }),
-    userForToken: async () => undefined,
+  const { vm: vmPort } = JSON.parse(process.env.QVD_BENCH_PEERS);
+  const { dir, users, hash } = JSON.parse(process.env.QVD_BENCH_SETUP);
+
+  const config = { kind: 'sqlite', path: join(dir, 'state.db') };
+  const passwordHash = hash === 'argon2id' ? await hashPassword('bench') : qvdSha256('bench');
+  const user = (login) => ({ key: `${login}@default`, login, tenant: 'default', passwordHash, blocked: false, properties: {} });
+  const vm = (name, owner, ip) => ({ name, user: `${owner}@default`, image: 'desk:default', node: 'bench', nodePinned: true, ip, mac: '54:52:00:00:00:01', power: 'on-demand', persistent: false, blocked: false, properties: {} });
+  const writes = [
+    { kind: 'image', op: 'upsert', record: { key: 'desk:default', sha256: 'a'.repeat(64), memoryMb: 512, vcpus: 1, homeSizeMb: 64, application: false } },
+    { kind: 'node', op: 'upsert', record: { name: 'bench', address: '127.0.0.1', blocked: false, memoryMb: 1 << 20, vcpus: 4096, maxVms: 100_000 } },
+    { kind: 'user', op: 'upsert', record: user('bench') },
+    { kind: 'vm', op: 'upsert', record: vm('sink', 'bench', '127.0.0.1') },
+    { kind: 'vm', op: 'upsert', record: vm('echo', 'bench', '127.0.0.2') },
+    { kind: 'vm', op: 'upsert', record: vm('source', 'bench', '127.0.0.3') },
+  ];
+  for (let i = 1; i <= users; i++) writes.push({ kind: 'user', op: 'upsert', record: user(`u${i}`) }, { kind: 'vm', op: 'upsert', record: vm(`d${i}`, `u${i}`, '127.0.0.2') });
+  const store = await openStore(config);
+  await store.writeRecords(writes);
+  await store.close();
+  const runtime = await openRuntimeStore(config, { actor: `serve bench pid ${process.pid}` });
+  await runtime.syncVms();
+  const ids = {};
+  for (const name of ['sink', 'echo', 'source', ...Array.from({ length: users }, (_, i) => `d${i + 1}`)]) {
+    const view = await runtime.vmByName(name);
+    await runtime.transitionVm(view.runtime.id, { state: 'stopped' }, { state: 'running', node: 'bench', readyAt: new Date().toISOString() }, 'bench: running');
+    ids[name] = view.runtime.id;
+  }
+
+  const settings = {
+    l7r: { address: '127.0.0.1', port: 0, tls: { generate: true } },
+    hkd: { startTimeout: 60, stopTimeout: 10, idleStop: 3600, heartbeat: 5, nodeLost: 60, maxParallelOps: 10, vmaPing: 120, vmaMaxFailures: 10, vmaDeadAfter: 320 },
+    auth: { builtin: true, tokenTtl: 86400 },
+    database: { kind: 'sqlite', path: config.path },
   };
   const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
-  const l7r = createL7rServer({ backend, tls: { cert, key }, auth: [createBuiltinAuthProvider(backend)], logger, limits: { maxConnections: 100_000 } });
+  const metrics = createServeMetrics();
+  const backend = await ServeBackend.create({ node: 'bench', runtime, notifier: openNotifier(config), settings: async () => settings, logger, metrics: metrics.backend, nxPort: vmPort });
+  const l7r = createL7rServer({ backend, tls: { cert, key }, auth: [createBuiltinAuthProvider(backend)], logger: logger.child({ component: 'l7r' }), metrics: metrics.l7r, limits: { maxConnections: 100_000 } });
   const { port } = await l7r.listen(0, '127.0.0.1');
-  process.send({ ready: { l7r: port } });
+  // QVD_BENCH_PROFILE=DIR: a V8 CPU profile of the L7R process per measured part (not its set-up), DIR/l7r-PART.cpuprofile.
+  const profiler = process.env.QVD_BENCH_PROFILE ? new (await import('node:inspector')).Session() : undefined;
+  const post = (method, params) => new Promise((resolve, reject) => profiler.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  if (profiler !== undefined) {
+    profiler.connect();
+    await post('Profiler.enable');
+  }
+  process.on('message', async (message) => {
+    if (message === 'sessions') process.send({ sessions: l7r.activeSessions });
+    if (profiler !== undefined && message.profile === 'start') await post('Profiler.start');
+    if (profiler !== undefined && message.profile === 'stop') {
+      const { profile } = await post('Profiler.stop');
+      await writeFile(join(process.env.QVD_BENCH_PROFILE, `l7r-${message.part}.cpuprofile`), JSON.stringify(profile));
+      process.send({ profiled: message.part });
+    }
+  });
+  process.send({ ready: { l7r: port, ids } });
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => process.exit(0));
 }
 
 // ---------------------------------------------------------------- client side
 
-const AUTH = `Basic ${Buffer.from('bench:bench').toString('base64')}`;
+const basic = (login) => `Basic ${Buffer.from(`${login}:bench`).toString('base64')}`;
+const AUTH = basic('bench');
 
 function tls(port) {
   return new Promise((resolve, reject) => {
@@ -255,20 +342,18 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const mib = (bytesPerSecond) => `${(bytesPerSecond / 2 ** 20).toFixed(0)} MiB/s`;
 
 async function startChild(childRole, env) {
-  // QVD_BENCH_PROFILE=DIR writes a V8 CPU profile of the L7R process there.
-  const execArgv = childRole === 'l7r' && process.env.QVD_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.QVD_BENCH_PROFILE}`] : [];
-  const child = fork(here, ['--role', childRole], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(here, ['--role', childRole], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
   return { child, ports: message.ready };
 }
 
-async function startSocat(certFile, keyFile, targetPort) {
+async function startSocat(certFile, keyFile, target) {
   const probe = createTcpServer();
   probe.listen(0, '127.0.0.1');
   await once(probe, 'listening');
   const port = probe.address().port;
   await new Promise((resolve) => probe.close(resolve));
-  const child = spawn('socat', ['-b', '262144', `OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,cert=${certFile},key=${keyFile},verify=0,fork`, `TCP:127.0.0.1:${targetPort},nodelay`], {
+  const child = spawn('socat', ['-b', '262144', `OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,cert=${certFile},key=${keyFile},verify=0,fork`, `TCP:${target},nodelay`], {
     stdio: 'ignore',
   });
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -291,29 +376,34 @@ async function main() {
   const rounds = arg('rounds', 3);
   const pings = arg('pings', 20_000);
   const concurrent = arg('sessions', 500);
-  // --only a|b|c runs some parts; --cold 0 skips the cold half of (c).
-  const onlyIndex = process.argv.indexOf('--only');
-  const only = onlyIndex === -1 ? 'abc' : process.argv[onlyIndex + 1];
+  // --only a|b|c runs some parts; --cold 0 skips the cold half of (c); --hash argon2id gives the users argon2id hashes.
+  const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
+  const only = option('only', 'abc');
+  const hash = option('hash', 'qvd-sha256');
   const total = Math.round(gib * 2 ** 30);
   const { ensureTlsMaterial } = await import(new URL('l7r/tls-material.js', dist).href).catch(() => {
     console.error('dist/l7r not found: run `npm run build` first');
     process.exit(1);
   });
   const dir = await mkdtemp(join(tmpdir(), 'qvd-l7r-bench-'));
+  if (process.env.QVD_BENCH_PROFILE) await mkdir(process.env.QVD_BENCH_PROFILE, { recursive: true });
   const material = await ensureTlsMaterial(dir);
   const tlsEnv = { QVD_BENCH_TLS: JSON.stringify({ cert: material.cert, key: material.key }) };
   await writeFile(join(dir, 'key.pem'), material.key, { mode: 0o600 });
   await writeFile(join(dir, 'cert.pem'), material.cert);
 
   const peers = await startChild('peers', tlsEnv);
-  const l7r = await startChild('l7r', { ...tlsEnv, QVD_BENCH_PEERS: JSON.stringify(peers.ports) });
+  // Users u1..u2N each own one VM: the warm and the cold rounds of (c) each get their own N sessions;
+  // N/2 more warm the L7R up first (JIT, caches), as a serve that has been up for a while is.
+  const setup = { dir, users: 2 * concurrent + Math.ceil(concurrent / 2), hash };
+  const l7r = await startChild('l7r', { ...tlsEnv, QVD_BENCH_PEERS: JSON.stringify(peers.ports), QVD_BENCH_SETUP: JSON.stringify(setup) });
   let socatSink;
   let socatEcho;
   let socatSource;
   try {
-    socatSink = await startSocat(join(dir, 'cert.pem'), join(dir, 'key.pem'), peers.ports.tcpSink);
-    socatEcho = await startSocat(join(dir, 'cert.pem'), join(dir, 'key.pem'), peers.ports.tcpEcho);
-    socatSource = await startSocat(join(dir, 'cert.pem'), join(dir, 'key.pem'), peers.ports.tcpSource);
+    socatSink = await startSocat(join(dir, 'cert.pem'), join(dir, 'key.pem'), `127.0.0.1:${peers.ports.vm}`);
+    socatEcho = await startSocat(join(dir, 'cert.pem'), join(dir, 'key.pem'), `127.0.0.2:${peers.ports.vm}`);
+    socatSource = await startSocat(join(dir, 'cert.pem'), join(dir, 'key.pem'), `127.0.0.3:${peers.ports.vm}`);
   } catch (error) {
     console.error(`socat unavailable (${error.message}); install the Debian package socat. Its rows are skipped.`);
   }
@@ -340,10 +430,15 @@ async function main() {
     console.log(`qvd L7R benchmark: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model.trim()}, loopback, load average ${loadavg()[0].toFixed(2)} at start`);
     console.log(`TLS: L7R and bare sink ${cipher}; socat ${socatCipher} (${socatVersion()})\n`);
 
-    const run = { total, gib, rounds, pings, concurrent, peers, l7r, socatSink, socatEcho, socatSource };
-    if (only.includes('a')) await benchThroughput(run);
-    if (only.includes('b')) await benchLatency(run);
-    if (only.includes('c')) await benchTimeTo101(run);
+    const run = { total, gib, rounds, pings, concurrent, hash, peers, l7r, socatSink, socatEcho, socatSource };
+    const parts = { a: benchThroughput, b: benchLatency, c: benchTimeTo101 };
+    for (const [part, bench] of Object.entries(parts)) {
+      if (!only.includes(part)) continue;
+      l7r.child.send({ profile: 'start' });
+      await bench(run);
+      l7r.child.send({ profile: 'stop', part });
+      if (process.env.QVD_BENCH_PROFILE) await once(l7r.child, 'message');
+    }
     console.log(`\nLoad average ${loadavg()[0].toFixed(2)} at the end.`);
     console.log('Goals: >= 90 % of bare TLS throughput and faster than socat; added RTT < 100 us p50; time to 101 p50 < 20 ms.');
   } finally {
@@ -368,7 +463,7 @@ async function benchThroughput({ total, gib, rounds, peers, l7r, socatSink, soca
     const socatPeer = direction === 'upload' ? socatSink : socatSource;
     for (let round = 0; round < rounds; round++) {
       await measure('bare', peers.child.pid, () => tls(direction === 'upload' ? peers.ports.tlsSink : peers.ports.tlsSource));
-      await measure('l7r', l7r.child.pid, () => tunnel(l7r.ports.l7r, direction === 'upload' ? 1 : 3));
+      await measure('l7r', l7r.child.pid, () => tunnel(l7r.ports.l7r, l7r.ports.ids[direction === 'upload' ? 'sink' : 'source']));
       if (socatPeer !== undefined) await measure('socat', socatPeer.child.pid, () => tls(socatPeer.port));
     }
     const bare = median(results.bare);
@@ -390,7 +485,7 @@ async function benchThroughput({ total, gib, rounds, peers, l7r, socatSink, soca
 /** (b) 64-byte ping-pong latency: direct TLS echo, through the L7R, through socat. */
 async function benchLatency({ pings, peers, l7r, socatEcho }) {
   const direct = await pingPong(await tls(peers.ports.tlsEcho), pings);
-  const through = await pingPong(await tunnel(l7r.ports.l7r, 2), pings);
+  const through = await pingPong(await tunnel(l7r.ports.l7r, l7r.ports.ids.echo), pings);
   const viaSocat = socatEcho === undefined ? undefined : await pingPong(await tls(socatEcho.port), pings);
   const row = (name, rtts) => `    ${name.padEnd(30)}${quantile(rtts, 0.5).toFixed(1).padStart(8)} us ${quantile(rtts, 0.99).toFixed(1).padStart(9)} us`;
   console.log(`(b) 64-byte ping-pong, ${pings} round trips`);
@@ -401,49 +496,93 @@ async function benchLatency({ pings, peers, l7r, socatEcho }) {
   console.log(`    added by the L7R: p50 ${(quantile(through, 0.5) - quantile(direct, 0.5)).toFixed(1)} us, p99 ${(quantile(through, 0.99) - quantile(direct, 0.99)).toFixed(1)} us\n`);
 }
 
-/** (c) Time to 101 for N concurrent sessions: warm (TLS already up, N requests at once) and cold (TCP + TLS + request, all at once). */
-async function benchTimeTo101({ concurrent, l7r }) {
-  const openSession = async (socket, samples, since) => {
-    socket.write(`GET /qvd/connect_to_vm?id=2 HTTP/1.1\r\nAuthorization: ${AUTH}\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\n\r\n`);
+/**
+ * (c) Time to 101 for N concurrent sessions, each a different user to their own running VM, through the
+ * real backend and store: warm (TLS already up, N requests sent at once) and cold (TCP + TLS + request,
+ * all at once), the L7R side by side with the floor (a bare Node TLS -> TCP 101 responder). Times are
+ * taken by the client, from the first request written to each 101 read.
+ */
+async function benchTimeTo101({ concurrent, hash, peers, l7r }) {
+  const request = (login, id) => `GET /qvd/connect_to_vm?id=${id}&qvd.client.os=linux HTTP/1.1\r\nAuthorization: ${basic(login)}\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\n\r\n`;
+  const openSession = async (socket, text, samples, since) => {
+    socket.write(text);
     let [status, rest] = await readHead(socket);
     while (status === 102) [status, rest] = await readHead(socket, rest);
     if (status !== 101) throw new Error(`expected 101, got ${status}`);
     samples.push(Number(process.hrtime.bigint() - since) / 1e6);
   };
-  const warm = [];
-  const warmSockets = await Promise.all(Array.from({ length: concurrent }, () => tls(l7r.ports.l7r)));
-  const warmCpu = cpuSeconds(l7r.child.pid);
-  const warmStart = process.hrtime.bigint();
-  await Promise.all(warmSockets.map((socket) => openSession(socket, warm, warmStart)));
-  const warmWall = Number(process.hrtime.bigint() - warmStart) / 1e6;
-  const warmCpuPerSession = ((cpuSeconds(l7r.child.pid) - warmCpu) * 1000) / concurrent;
-  for (const socket of warmSockets) socket.destroy();
-  await new Promise((resolve) => setTimeout(resolve, 500));
-
-  const cold = [];
-  const coldSockets = [];
-  if (arg('cold', 1) === 0) {
-    console.log(`(c) warm only: p50 ${quantile(warm.sort((a, b) => a - b), 0.5).toFixed(1)} ms, p99 ${quantile(warm, 0.99).toFixed(1)} ms, L7R CPU/session ${warmCpuPerSession.toFixed(2)} ms`);
-    return;
+  // Session i of a round: user u<offset+i> to VM d<offset+i> (the floor ignores who asks).
+  const requests = (offset, count = concurrent) => Array.from({ length: count }, (_, i) => request(`u${offset + i + 1}`, l7r.ports.ids[`d${offset + i + 1}`]));
+  const sessionsEnded = async () => {
+    for (;;) {
+      l7r.child.send('sessions');
+      const [message] = await once(l7r.child, 'message');
+      if (message.sessions === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const warm = async (port, pid, texts) => {
+    const samples = [];
+    const sockets = await Promise.all(texts.map(() => tls(port)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const cpu = cpuSeconds(pid);
+    const start = process.hrtime.bigint();
+    await Promise.all(sockets.map((socket, i) => openSession(socket, texts[i], samples, start)));
+    const wall = Number(process.hrtime.bigint() - start) / 1e6;
+    const cpuPerSession = ((cpuSeconds(pid) - cpu) * 1000) / texts.length;
+    for (const socket of sockets) socket.destroy();
+    return { samples: samples.sort((a, b) => a - b), wall, cpuPerSession };
+  };
+  const cold = async (port, pid, texts) => {
+    const samples = [];
+    const sockets = [];
+    const cpu = cpuSeconds(pid);
+    const start = process.hrtime.bigint();
+    await Promise.all(
+      texts.map(async (text) => {
+        const socket = await tls(port);
+        sockets.push(socket);
+        await openSession(socket, text, samples, start);
+      }),
+    );
+    const wall = Number(process.hrtime.bigint() - start) / 1e6;
+    const cpuPerSession = ((cpuSeconds(pid) - cpu) * 1000) / texts.length;
+    for (const socket of sockets) socket.destroy();
+    return { samples: samples.sort((a, b) => a - b), wall, cpuPerSession };
+  };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
+  // Until V8 has optimised the hot paths (a few thousand sessions), a burst also pays for compiling them.
+  const warmUp = Math.ceil(concurrent / 2);
+  for (let round = 0; round < 4; round++) {
+    await warm(peers.ports.floor, peers.child.pid, requests(2 * concurrent, warmUp));
+    await warm(l7r.ports.l7r, l7r.child.pid, requests(2 * concurrent, warmUp));
+    await sessionsEnded();
   }
-  const coldCpu = cpuSeconds(l7r.child.pid);
-  const coldStart = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrent }, async () => {
-      const socket = await tls(l7r.ports.l7r);
-      coldSockets.push(socket);
-      await openSession(socket, cold, coldStart);
-    }),
-  );
-  const coldWall = Number(process.hrtime.bigint() - coldStart) / 1e6;
-  const coldCpuPerSession = ((cpuSeconds(l7r.child.pid) - coldCpu) * 1000) / concurrent;
-  for (const socket of coldSockets) socket.destroy();
-  warm.sort((a, b) => a - b);
-  cold.sort((a, b) => a - b);
-  console.log(`(c) time to 101, ${concurrent} concurrent sessions to running VMs`);
-  console.log('                                                  p50         p99    last   L7R CPU/session');
-  console.log(`    warm: TLS up, ${concurrent} requests sent at once ${quantile(warm, 0.5).toFixed(1).padStart(8)} ms ${quantile(warm, 0.99).toFixed(1).padStart(8)} ms ${warmWall.toFixed(0).padStart(5)} ms   ${warmCpuPerSession.toFixed(2)} ms`);
-  console.log(`    cold: TCP + TLS + request, all at once  ${quantile(cold, 0.5).toFixed(1).padStart(8)} ms ${quantile(cold, 0.99).toFixed(1).padStart(8)} ms ${coldWall.toFixed(0).padStart(5)} ms   ${coldCpuPerSession.toFixed(2)} ms`);
+  await settle();
+  const results = [];
+  results.push(['warm', 'floor: bare Node TLS -> TCP 101', await warm(peers.ports.floor, peers.child.pid, requests(0))]);
+  await settle();
+  results.push(['warm', 'L7R + backend + SQLite store', await warm(l7r.ports.l7r, l7r.child.pid, requests(0))]);
+  await sessionsEnded();
+  await settle();
+  if (arg('cold', 1) !== 0) {
+    results.push(['cold', 'floor: bare Node TLS -> TCP 101', await cold(peers.ports.floor, peers.child.pid, requests(concurrent))]);
+    await settle();
+    results.push(['cold', 'L7R + backend + SQLite store', await cold(l7r.ports.l7r, l7r.child.pid, requests(concurrent))]);
+    await sessionsEnded();
+  }
+  const ms = (value) => `${value.toFixed(1).padStart(8)} ms`;
+  console.log(`(c) time to 101, ${concurrent} concurrent sessions (${concurrent} users, each to their own running VM; passwords ${hash})`);
+  console.log('                                                      p50          p99     last   CPU/session (server)');
+  let phase = '';
+  for (const [kind, name, r] of results) {
+    if (kind !== phase) {
+      phase = kind;
+      console.log(kind === 'warm' ? `    warm: TLS up, ${concurrent} requests sent at once` : `    cold: TCP + TLS + request, all ${concurrent} at once`);
+    }
+    console.log(`      ${name.padEnd(34)}${ms(quantile(r.samples, 0.5))} ${ms(quantile(r.samples, 0.99))} ${r.wall.toFixed(0).padStart(6)} ms   ${r.cpuPerSession.toFixed(2)} ms`);
+  }
+  console.log('');
 }
 
 function socatVersion() {

@@ -1,17 +1,28 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { Upstream } from './upstream.js';
 
 /**
  * TCP to the VM's NX port, with TCP_NODELAY (NX sends many small
  * interactive messages) and keep-alive (a dead VM is noticed even while the
  * user is idle). Half-open is allowed so a FIN can pass through the tunnel.
  */
-export function connectEndpoint(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
+export function connectEndpoint(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<Upstream> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(new Error('aborted'));
       return;
     }
-    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const upstream = new Upstream();
+    const socket = connect({
+      host,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+      ...upstream.socketOptions(),
+    });
+    upstream.attach(socket);
     const fail = (error: Error): void => {
       cleanup();
       socket.destroy();
@@ -31,7 +42,7 @@ export function connectEndpoint(host: string, port: number, timeoutMs: number, s
       cleanup();
       // Until the tunnel attaches its handler (and after), an error must not crash the process; the tunnel sees 'close'.
       socket.on('error', () => undefined);
-      resolve(socket);
+      resolve(upstream);
     });
   });
 }

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientConnection, RequestResult } from './client-connection.js';
 import { connectEndpoint } from './connect-endpoint.js';
@@ -12,7 +11,9 @@ import type { RequestTarget } from './request-target.js';
 import { sendRefusal, sendText } from './respond.js';
 import { checkSessionParams, clientParams, parseVmId } from './session-params.js';
 import { isSlaveKey } from './slave-key.js';
+import { connectRelay, RelayRefused, type Relayed } from './relay-client.js';
 import { startTunnel } from './tunnel.js';
+import type { Upstream } from './upstream.js';
 
 /**
  * `GET /qvd/connect_to_vm?id=N&qvd.client.*=...` with `Connection: Upgrade`
@@ -78,6 +79,7 @@ class ConnectAttempt {
     const { connection, context } = this;
     const onGone = (): void => this.abort.abort(new Error('client went away'));
     connection.signal.addEventListener('abort', onGone, { once: true });
+    // Bounds everything up to the 101: preparation, and a relay's desktop start on the VM's node.
     const timer = setTimeout(() => this.abort.abort(new Error('timed out preparing the virtual machine')), context.limits.prepareTimeoutMs);
     timer.unref();
     let preparing = true;
@@ -85,55 +87,83 @@ class ConnectAttempt {
     const progress = (info: string): void => {
       if (preparing && !this.abort.signal.aborted) connection.write(processingResponse(info));
     };
+    const done = (): void => {
+      preparing = false;
+      clearTimeout(timer);
+      connection.signal.removeEventListener('abort', onGone);
+    };
     try {
       if (context.logger.isLevelEnabled('debug')) this.log.debug('connect requested');
-      try {
-        this.endpoint = await context.backend.prepareVm(this.user, this.vmId, params, progress, this.abort.signal);
-      } finally {
-        preparing = false;
-        clearTimeout(timer);
-      }
+      this.endpoint = await context.backend.prepareVm(this.user, this.vmId, params, progress, this.abort.signal);
     } catch (error) {
-      connection.signal.removeEventListener('abort', onGone);
+      done();
       return this.prepareFailed(error);
     }
     const endpoint = this.endpoint;
     this.unsubscribeTakeover = context.backend.onTakeover(endpoint.sessionId, () => this.onTakeover());
 
     if (!isSlaveKey(endpoint.slaveKey)) {
+      done();
       this.log.error({ session: endpoint.sessionId }, 'backend gave a slave key that is not 64 alphanumerics');
       return this.fail('internal error');
     }
-    if (endpoint.nxCookie !== undefined && !/^[0-9a-f]{32}$/.test(endpoint.nxCookie)) {
-      this.log.error({ session: endpoint.sessionId }, 'backend gave an NX cookie that is not 32 lowercase hex digits');
-      return this.fail('internal error');
-    }
-    let vm: Socket;
+    let vm: Upstream;
+    let nxCookie = endpoint.nxCookie;
     try {
-      vm = await connectEndpoint(endpoint.host, endpoint.port, context.limits.endpointConnectTimeoutMs, this.abort.signal);
+      if (endpoint.relay === undefined) {
+        vm = await connectEndpoint(endpoint.host, endpoint.port, context.limits.endpointConnectTimeoutMs, this.abort.signal);
+      } else {
+        const relayed = await this.relay(endpoint, endpoint.relay, params, progress);
+        vm = relayed.upstream;
+        nxCookie = relayed.nxCookie;
+      }
     } catch (error) {
-      connection.signal.removeEventListener('abort', onGone);
+      done();
       if (this.clientGone()) return this.gaveUp();
-      this.log.warn({ err: error, host: endpoint.host, port: endpoint.port }, 'cannot reach the VM');
-      return this.fail(this.takenOver ? 'Aborted by contending session' : `unable to connect to the virtual machine (${errorText(error)})`);
+      if (error instanceof RelayRefused) return this.fail(this.takenOver ? 'Aborted by contending session' : error.reason);
+      this.log.warn({ err: error, host: endpoint.relay?.host ?? endpoint.host, port: endpoint.relay?.port ?? endpoint.port, node: endpoint.node }, 'cannot reach the VM');
+      if (this.takenOver) return this.fail('Aborted by contending session');
+      return this.fail(endpoint.relay === undefined ? `unable to connect to the virtual machine (${errorText(error)})` : errorText(error));
+    }
+    done();
+    if (nxCookie !== undefined && !/^[0-9a-f]{32}$/.test(nxCookie)) {
+      vm.socket.destroy();
+      this.log.error({ session: endpoint.sessionId }, 'got an NX cookie that is not 32 lowercase hex digits');
+      return this.fail('internal error');
     }
     try {
       await context.backend.sessionStarted(endpoint.sessionId);
     } catch (error) {
-      vm.destroy();
-      connection.signal.removeEventListener('abort', onGone);
+      vm.socket.destroy();
       this.log.error({ err: error }, 'backend could not record the session start');
       return this.fail('internal error');
     }
-    connection.signal.removeEventListener('abort', onGone);
     if (this.clientGone() || this.takenOver) {
-      vm.destroy();
+      vm.socket.destroy();
       return this.clientGone() ? this.gaveUp() : this.fail('Aborted by contending session');
     }
-    return this.upgrade(vm, endpoint);
+    return this.upgrade(vm, { ...endpoint, ...(nxCookie === undefined ? {} : { nxCookie }) });
   }
 
-  private upgrade(vm: Socket, endpoint: VmEndpoint): RequestResult {
+  /** The VM runs on another node: its L7R starts the desktop session and pipes to the VM; its 102s go to the client. */
+  private relay(endpoint: VmEndpoint, to: { host: string; port: number }, params: Readonly<Record<string, string>>, progress: (info: string) => void): Promise<Relayed> {
+    const relay = this.context.relay;
+    if (relay === undefined) return Promise.reject(new Error(`the VM runs on node ${endpoint.node}, and this L7R has no relay key to reach it`));
+    if (this.context.logger.isLevelEnabled('debug')) this.log.debug({ node: endpoint.node, host: to.host, port: to.port }, 'relaying to the VM\'s node');
+    return connectRelay({
+      host: to.host,
+      port: to.port,
+      key: relay.key,
+      from: this.context.backend.node,
+      to: endpoint.node,
+      session: { vmId: this.vmId, sessionId: endpoint.sessionId, userKey: this.user.key, login: this.user.login, clientParams: params },
+      connectTimeoutMs: this.context.limits.endpointConnectTimeoutMs,
+      signal: this.abort.signal,
+      progress,
+    });
+  }
+
+  private upgrade(vm: Upstream, endpoint: VmEndpoint): RequestResult {
     const { connection, context } = this;
     connection.write(
       responseHead(101, [

@@ -7,6 +7,8 @@ import { authenticate } from './connection-auth.js';
 import { headerHasToken, headerValue, type RequestHead } from './request-head.js';
 import { parseRequestTarget, type RequestTarget } from './request-target.js';
 import { sendJson, sendRefusal, sendText } from './respond.js';
+import { RELAY_PATH } from './relay-client.js';
+import { relayToVm } from './relay-route.js';
 import { checkSessionParams, parseVmId } from './session-params.js';
 
 type Route = (context: L7rContext, connection: ClientConnection, head: RequestHead, target: RequestTarget, receivedAt: bigint) => Promise<RequestResult>;
@@ -19,6 +21,8 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/qvd/create_auth_token', createAuthToken],
   ['/qvd/stop_vm', stopVm],
   ['/qvd/connect_to_vm', connectRoute],
+  // Internal: another node's L7R relaying to a VM of this node; refused without the cluster key.
+  [RELAY_PATH, relayToVm],
 ]);
 
 /** Dispatch one request; the connection stays open afterwards unless the result says otherwise. */
@@ -34,8 +38,16 @@ export async function handleRequest(context: L7rContext, connection: ClientConne
   if (context.logger.isLevelEnabled('debug')) connection.log.debug({ method: head.method, path: target.path }, 'request');
   if (route === undefined) return keepOrClose(head, sendText(connection, 404, 'Not Found'));
   if (head.method !== 'GET') return keepOrClose(head, sendText(connection, 405, 'Only GET is supported', [['Allow', 'GET']]));
-  const result = await route(context, connection, head, target, receivedAt);
-  return result === 'upgraded' ? result : keepOrClose(head, result);
+  // A health check must answer even while a login storm queues.
+  if (route === ping) return keepOrClose(head, await ping(context, connection));
+  const leave = await context.admission.enter();
+  try {
+    if (connection.closed) return 'close';
+    const result = await route(context, connection, head, target, receivedAt);
+    return result === 'upgraded' ? result : keepOrClose(head, result);
+  } finally {
+    leave();
+  }
 }
 
 /** `Connection: close` from the client is honoured after the answer. */

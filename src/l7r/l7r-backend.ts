@@ -37,6 +37,25 @@ export interface VmEndpoint {
    * without agent (its nxagent, if any, runs without a per-connection cookie).
    */
   readonly nxCookie?: string;
+  /**
+   * Set when the VM runs on another node (`node`), whose network this one
+   * cannot reach: the L7R then relays to that node's L7R at this address,
+   * which starts the desktop session and pipes to the VM (see relay-client.ts).
+   * `host`/`port` and `nxCookie` are then unused.
+   */
+  readonly relay?: { readonly host: string; readonly port: number };
+}
+
+/** What a relaying L7R asks the L7R of the VM's node to attach to (see relay-route.ts). */
+export interface RelayedSession {
+  readonly vmId: number;
+  /** The session the relaying node claimed; it must still hold the VM. */
+  readonly sessionId: string;
+  /** The VM owner's key, checked against the VM once more. */
+  readonly userKey: string;
+  /** For the desktop session (VMA x_start). */
+  readonly login: string;
+  readonly clientParams: Readonly<Record<string, string>>;
 }
 
 export type PrepareFailure = { readonly kind: 'not-found' } | { readonly kind: 'blocked' } | { readonly kind: 'unavailable'; readonly reason: string };
@@ -81,6 +100,13 @@ export interface L7rBackend {
   sessionEnded(sessionId: string): Promise<void>;
   /** Called when another connection takes the session over: the L7R must close this tunnel. Returns an unsubscribe. */
   onTakeover(sessionId: string, end: () => void): () => void;
+  /**
+   * On the VM's node, for a relay from another node's L7R: checks that the
+   * VM runs here and that the session is still the one that node claimed,
+   * starts the desktop session (progress as for prepareVm) and says where
+   * the VM listens. Absent: this node does not answer relays. Throws PrepareError.
+   */
+  attachRelayed?(session: RelayedSession, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint>;
   /** Bearer tokens: create (24 h by default), resolve, revoke. */
   createToken(user: AuthenticatedUser): Promise<{ readonly token: string; readonly expiresAt: string }>;
   userForToken(token: string): Promise<AuthenticatedUser | undefined>;

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
+import type { Admission } from './admission.js';
 import type { L7rBackend } from './l7r-backend.js';
 import type { L7rLimits } from './l7r-limits.js';
 import type { L7rMetrics } from './l7r-metrics.js';
+import type { RelayVerifier } from './relay-token.js';
 import type { RequestAuthenticator } from './request-authenticator.js';
 import type { Tunnel } from './tunnel.js';
 
@@ -12,6 +14,10 @@ export interface L7rContext {
   readonly logger: Logger;
   readonly metrics: L7rMetrics | undefined;
   readonly limits: L7rLimits;
+  /** Bounds the requests worked on at once (ping is never queued). */
+  readonly admission: Admission;
+  /** The cluster's relay key, when this L7R relays to and answers other nodes' L7Rs. */
+  readonly relay: { readonly key: Buffer; readonly verifier: RelayVerifier } | undefined;
   /** Open tunnels, for shutdown. */
   readonly tunnels: Set<Tunnel>;
   /** Shutting down: no new sessions, connections close after their answer. */

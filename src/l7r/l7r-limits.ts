@@ -19,6 +19,10 @@ export interface L7rLimits {
   readonly tunnelLingerMs: number;
   /** Bytes a client may send ahead while its request is handled before reading pauses. */
   readonly maxBufferedBytes: number;
+  /** Requests worked on at once (the rest queue in arrival order), see admission.ts. */
+  readonly activeRequests: number;
+  /** After this long a request gives its slot to the next one and goes on without it (a VM booting). */
+  readonly requestSlotMs: number;
 }
 
 export const DEFAULT_L7R_LIMITS: L7rLimits = {
@@ -32,4 +36,6 @@ export const DEFAULT_L7R_LIMITS: L7rLimits = {
   endpointConnectTimeoutMs: 10_000,
   tunnelLingerMs: 30_000,
   maxBufferedBytes: 256 * 1024,
+  activeRequests: 16,
+  requestSlotMs: 50,
 };

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
+import { Admission } from './admission.js';
 import type { AuthProvider } from './auth-provider.js';
 import { ClientConnection } from './client-connection.js';
 import { handleRequest } from './handle-request.js';
@@ -11,6 +12,7 @@ import { DEFAULT_L7R_LIMITS, type L7rLimits } from './l7r-limits.js';
 import type { L7rMetrics } from './l7r-metrics.js';
 import { LoginThrottle, type ThrottleSettings } from './login-throttle.js';
 import { sharedPasswordVerifier, type PasswordVerifier } from './password-verifier.js';
+import { RelayVerifier } from './relay-token.js';
 import { RequestAuthenticator } from './request-authenticator.js';
 import type { Tunnel } from './tunnel.js';
 
@@ -27,6 +29,13 @@ export interface L7rServerOptions {
   readonly throttle?: Partial<ThrottleSettings> | LoginThrottle;
   /** For the dummy check that hides unknown logins; the built-in provider has its own option. */
   readonly verifier?: PasswordVerifier;
+  /**
+   * The cluster's relay key (the same on every node): with it, a connect to
+   * a VM on another node is relayed through that node's L7R, and relays from
+   * other nodes are answered (relay-client.ts, relay-route.ts). Without it,
+   * neither.
+   */
+  readonly relayKey?: Buffer;
 }
 
 export interface L7rServer {
@@ -72,6 +81,8 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     logger,
     metrics: options.metrics,
     limits,
+    admission: new Admission(limits.activeRequests, limits.requestSlotMs),
+    relay: options.relayKey === undefined ? undefined : { key: options.relayKey, verifier: new RelayVerifier(options.relayKey) },
     tunnels,
     isDraining: () => draining,
     isServing: () => !draining && options.backend.serving !== false,

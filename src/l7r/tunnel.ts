@@ -1,6 +1,6 @@
-import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ByteSource } from './l7r-metrics.js';
+import type { Upstream } from './upstream.js';
 
 export type TunnelEndReason = 'closed' | 'error' | 'takeover' | 'shutdown';
 
@@ -19,14 +19,34 @@ export interface Tunnel extends ByteSource {
 }
 
 /**
- * The raw byte pipe between the client's TLS socket and the VM's NX port,
- * both ways, with backpressure (pipe pauses the faster side). A FIN from
- * either side is passed on as a FIN (half-close): both sockets are created
- * with allowHalfOpen, and the tunnel ends when both directions are done. An
- * error on either side cuts both. `head` holds bytes the client sent after
- * its request, before the 101: they belong to the VM.
+ * Client records are written upstream in batches of up to this much: TLS
+ * hands out one 16 KiB record per callback, and one write (and one loopback
+ * or LAN segment) per record costs more CPU per byte than the decryption.
  */
-export function startTunnel(client: TLSSocket, vm: Socket, head: Buffer, lingerMs: number): Tunnel {
+const CLIENT_BATCH_BYTES = 256 * 1024;
+
+/** TLS's largest record: a smaller one is the last of what the client had to send (an interactive message). */
+const FULL_RECORD_BYTES = 16 * 1024;
+
+/**
+ * The raw byte pipe between the client's TLS socket and the upstream (the
+ * VM's NX port, or the L7R of the VM's node), both ways, with backpressure:
+ * the faster side is paused while the other has not taken its bytes. A FIN
+ * from either side is passed on as a FIN (half-close): both sockets allow
+ * half-open, and the tunnel ends when both directions are done. An error on
+ * either side cuts both. `head` holds bytes the client sent after its
+ * request, before the 101: they belong upstream.
+ *
+ * Client → upstream: full TLS records (a bulk transfer) that arrive in one
+ * turn of the event loop are corked into one write, flushed at the end of
+ * the turn or at CLIENT_BATCH_BYTES; a shorter record with nothing batched
+ * (keys, pointer moves) is written at once. Upstream → client: reads land
+ * in a shared buffer (see upstream.ts) and are encrypted at once; only when
+ * the client's socket is backed up is a read copied, and reading pauses
+ * until it drains.
+ */
+export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer, lingerMs: number): Tunnel {
+  const vm = upstream.socket;
   let reason: TunnelEndReason = 'closed';
   let firstError: Error | undefined;
   let linger: NodeJS.Timeout | undefined;
@@ -60,9 +80,67 @@ export function startTunnel(client: TLSSocket, vm: Socket, head: Buffer, lingerM
   client.once('close', onClose);
   vm.once('close', onClose);
 
+  // Client → upstream.
+  let batched = 0;
+  let flushQueued = false;
+  let clientPaused = false;
+  const flush = (): void => {
+    flushQueued = false;
+    if (batched === 0) return;
+    batched = 0;
+    vm.uncork();
+  };
+  const resumeClient = (): void => {
+    clientPaused = false;
+    client.resume();
+  };
+  const pauseClient = (): void => {
+    if (clientPaused || vm.destroyed) return;
+    clientPaused = true;
+    client.pause();
+    vm.once('drain', resumeClient);
+  };
+  client.on('data', (chunk: Buffer) => {
+    if (batched === 0 && chunk.length < FULL_RECORD_BYTES) {
+      if (!vm.write(chunk)) pauseClient();
+      return;
+    }
+    if (batched === 0) {
+      vm.cork();
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flush);
+      }
+    }
+    batched += chunk.length;
+    const more = vm.write(chunk);
+    if (batched >= CLIENT_BATCH_BYTES) flush();
+    if (!more) pauseClient();
+  });
+  client.once('end', () => {
+    flush();
+    vm.end();
+  });
+
+  // Upstream → client.
+  const resumeVm = (): void => {
+    vm.resume();
+  };
+  const early = upstream.takeEarly();
+  if (early.length > 0) client.write(early);
+  upstream.deliverTo((chunk) => {
+    // Held by the stream when it cannot be encrypted now: then it must not stay a view of the shared read buffer.
+    const more = client.write(client.writableLength > 0 ? Buffer.from(chunk) : chunk);
+    if (!more && !client.destroyed) {
+      client.once('drain', resumeVm);
+      return false;
+    }
+    return true;
+  });
+  vm.once('end', () => client.end());
+
   if (head.length > 0) vm.write(head);
-  client.pipe(vm);
-  vm.pipe(client);
+  vm.resume();
   client.resume();
 
   return {

@@ -15,6 +15,7 @@ import { openRuntimeStore } from '../state/runtime-open.js';
 import { openSpec } from '../usecases/open-spec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { DesiredSource } from './desired-source.js';
+import { deriveRelayKey } from './relay-key.js';
 import { ServeBackend } from './serve-backend.js';
 import { createServeMetrics } from './serve-metrics.js';
 
@@ -56,6 +57,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
   const log = input.logger.child({ node: input.node });
   const opened = await openSpec(input.file, { withStore: true, env });
   const initialSerial = opened.snapshot.serial;
+  const relayKey = deriveRelayKey(await opened.store.vmaKey());
   await opened.store.close();
   const desired = opened.desired;
   const me = desired.nodes.find((n) => n.name === input.node);
@@ -95,7 +97,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     if (input.l7r) {
       const listen = input.listen ?? { host: desired.settings.l7r.address, port: desired.settings.l7r.port };
       const tls = await tlsFor(desired, input.file, me.address);
-      l7r = createL7rServer({ backend, tls, auth: authProviders(desired, backend), logger: log.child({ component: 'l7r' }), metrics: metrics.l7r });
+      l7r = createL7rServer({ backend, tls, auth: authProviders(desired, backend), logger: log.child({ component: 'l7r' }), metrics: metrics.l7r, relayKey });
       l7rPort = (await l7r.listen(listen.port, listen.host)).port;
       const server = l7r;
       cleanup.push(() => server.close(input.drainMs ?? 10_000));
@@ -117,7 +119,8 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
         probe: new AgentReadinessProbe(vma),
         vma,
         metrics: metrics.hkd,
-        l7rAddress: l7rPort === undefined ? null : `${me.address}:${l7rPort}`,
+        // Where the other nodes' L7Rs relay to for VMs of this node (bracketed when IPv6, as parseL7rAddress reads it).
+        l7rAddress: l7rPort === undefined ? null : `${me.address.includes(':') ? `[${me.address}]` : me.address}:${l7rPort}`,
       });
       await hkd.start();
       const loop = hkd;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { NX_PORT } from '../hkd/readiness-probe.js';
 import type { VmaControl } from '../hkd/vma-control.js';
-import { PrepareError, type AuthenticatedUser, type L7rBackend, type L7rUserRecord, type L7rVm, type VmEndpoint } from '../l7r/l7r-backend.js';
+import { PrepareError, type AuthenticatedUser, type L7rBackend, type L7rUserRecord, type L7rVm, type RelayedSession, type VmEndpoint } from '../l7r/l7r-backend.js';
 import { newSlaveKey } from '../l7r/slave-key.js';
 import type { DesiredSettings } from '../spec/desired-state.js';
 import { decodeNodeMessage, encodeNodeMessage, nodeChannel, VM_CHANNEL, type Notifier } from '../state/notifier.js';
@@ -47,6 +47,8 @@ export interface ServeBackendOptions {
    * first start formats the home disk, and TCG guests are slow).
    */
   readonly sessionStartMs?: number;
+  /** The VMs' NX port (4100); another only for benchmarks that stand in for VMs on one host. */
+  readonly nxPort?: number;
 }
 
 /**
@@ -66,8 +68,8 @@ export class ServeBackend implements L7rBackend {
   readonly #now: () => number;
   readonly #takeover: TakeoverLimits;
   readonly #takeoverHandlers = new Map<string, Set<() => void>>();
-  /** Sessions this process handed out and not yet ended. */
-  readonly #issued = new Set<string>();
+  /** Sessions this process handed out and not yet ended, with their VM's id (so ending one needs no lookup). */
+  readonly #issued = new Map<string, number>();
   /** Asked to end before the L7R subscribed (between prepareVm's return and onTakeover). */
   readonly #endRequested = new Set<string>();
   readonly #vmWaiters = new Set<() => void>();
@@ -153,19 +155,21 @@ export class ServeBackend implements L7rBackend {
   }
 
   async sessionStarted(sessionId: string): Promise<void> {
-    const view = await this.#o.runtime.vmBySession(sessionId);
-    if (view === undefined) return;
-    await this.#transition(view.runtime.id, { sessionId }, { userState: 'connected' }, `session ${sessionId} connected`);
+    const id = this.#issued.get(sessionId) ?? (await this.#o.runtime.vmBySession(sessionId))?.runtime.id;
+    if (id === undefined) return;
+    // Keyed on the session id: a no-op when the session was taken over meanwhile.
+    await this.#transition(id, { sessionId }, { userState: 'connected' }, `session ${sessionId} connected`);
   }
 
   async sessionEnded(sessionId: string): Promise<void> {
+    const issued = this.#issued.get(sessionId);
     this.#takeoverHandlers.delete(sessionId);
     this.#issued.delete(sessionId);
     this.#endRequested.delete(sessionId);
-    const view = await this.#o.runtime.vmBySession(sessionId);
-    if (view === undefined) return;
+    const id = issued ?? (await this.#o.runtime.vmBySession(sessionId))?.runtime.id;
+    if (id === undefined) return;
     // Keyed on the session id: a session already taken over is not cleared by its old holder.
-    await this.#transition(view.runtime.id, { sessionId }, { session: null, userState: 'disconnected' }, `session ${sessionId} ended`);
+    await this.#transition(id, { sessionId }, { session: null, userState: 'disconnected' }, `session ${sessionId} ended`);
   }
 
   onTakeover(sessionId: string, end: () => void): () => void {
@@ -223,15 +227,20 @@ export class ServeBackend implements L7rBackend {
     // Set once a start we requested, or saw requested, is under way: if the VM
     // is then back at stopped without running, that start failed.
     let watching = false;
+    // The first pass works on the view just read: a VM already running costs one read, not two.
+    let fresh: VmView | undefined = first;
     for (;;) {
       if (signal.aborted) throw unavailable(`aborted: ${String(signal.reason ?? 'client went away')}`);
-      const view = await this.#o.runtime.vm(id);
+      const view = fresh ?? (await this.#o.runtime.vm(id));
+      fresh = undefined;
       if (view === undefined) throw new PrepareError({ kind: 'not-found' });
       if (view.record.blocked) throw new PrepareError({ kind: 'blocked' });
       const r = view.runtime;
       if (r.state === 'running' && r.node !== null) {
         const endpoint = await this.#claimSession(user, view, say, signal);
-        return this.#startDesktop(user, view, endpoint, clientParams, say, signal);
+        // VM networks are per node: the L7R of the VM's node starts the desktop session and pipes (attachRelayed there).
+        if (endpoint.node !== this.node) return this.#relayed(view, endpoint);
+        return this.#startDesktop(user.login, view, endpoint, clientParams, say, signal);
       }
       switch (r.state) {
         case 'stopped':
@@ -340,14 +349,14 @@ export class ServeBackend implements L7rBackend {
    * takeover has already asked the previous tunnel to close. On failure the
    * session is given back here: the L7R only ends sessions it was handed.
    */
-  async #startDesktop(user: AuthenticatedUser, view: VmView, endpoint: VmEndpoint, clientParams: Readonly<Record<string, string>>, say: (t: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
+  async #startDesktop(login: string, view: VmView, endpoint: VmEndpoint, clientParams: Readonly<Record<string, string>>, say: (t: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
     const secret = this.#o.vma === undefined ? undefined : await this.#o.vmaSecret?.(view.record.name);
     if (this.#o.vma === undefined || secret === undefined) return endpoint;
     try {
       const nxCookie = await startDesktopSession({
         vma: this.#o.vma,
         target: { vm: view.record.name, ip: view.record.ip, secret },
-        login: user.login,
+        login,
         clientParams,
         say,
         signal,
@@ -356,13 +365,53 @@ export class ServeBackend implements L7rBackend {
       });
       return { ...endpoint, nxCookie };
     } catch (error) {
-      this.#issued.delete(endpoint.sessionId);
-      this.#endRequested.delete(endpoint.sessionId);
       const reason = error instanceof Error ? error.message : String(error);
       this.#log.warn({ vm: view.record.name, session: endpoint.sessionId, reason }, 'the desktop session did not start');
-      await this.#transition(view.runtime.id, { sessionId: endpoint.sessionId }, { session: null, userState: 'disconnected' }, `session ${endpoint.sessionId} given up: ${reason}`);
+      await this.#giveBack(view, endpoint.sessionId, reason);
       throw unavailable(reason);
     }
+  }
+
+  /** A session this process claimed but cannot serve: released, so the next connect need not take it over. */
+  async #giveBack(view: VmView, sessionId: string, reason: string): Promise<void> {
+    this.#issued.delete(sessionId);
+    this.#endRequested.delete(sessionId);
+    await this.#transition(view.runtime.id, { sessionId }, { session: null, userState: 'disconnected' }, `session ${sessionId} given up: ${reason}`);
+  }
+
+  /** Where the L7R of the VM's node listens: its heartbeat says; else the spec's address and the L7R port from the settings. */
+  async #relayed(view: VmView, endpoint: VmEndpoint): Promise<VmEndpoint> {
+    const node = (await this.#o.runtime.nodes()).find((n) => n.record.name === endpoint.node);
+    const published = parseL7rAddress(node?.runtime?.l7rAddress ?? null);
+    if (published !== undefined) return { ...endpoint, relay: published };
+    if (node === undefined) {
+      const reason = `node ${endpoint.node} is not in the spec`;
+      await this.#giveBack(view, endpoint.sessionId, reason);
+      throw unavailable(reason);
+    }
+    return { ...endpoint, relay: { host: node.record.address, port: (await this.#o.settings()).l7r.port } };
+  }
+
+  /**
+   * The VM's node side of a relay: the session must be the one the relaying
+   * node holds, on a VM running here, of that user. Then, as for a local
+   * connect, the desktop session starts (and a failure gives the session back).
+   */
+  async attachRelayed(session: RelayedSession, progress: (info: string) => void, signal: AbortSignal): Promise<VmEndpoint> {
+    const view = await this.#o.runtime.vm(session.vmId);
+    if (view === undefined || view.record.user !== session.userKey) throw new PrepareError({ kind: 'not-found' });
+    const r = view.runtime;
+    if (r.state !== 'running' || r.node !== this.node) throw unavailable(`the VM is not running on node ${this.node} (${r.state}${r.node === null ? '' : ` on ${r.node}`})`);
+    if (r.session?.id !== session.sessionId) throw unavailable('Aborted by contending session');
+    const endpoint: VmEndpoint = { host: view.record.ip, port: this.#o.nxPort ?? NX_PORT, node: this.node, slaveKey: newSlaveKey(), sessionId: session.sessionId };
+    let last = '';
+    const say = (text: string): void => {
+      if (text !== last) {
+        last = text;
+        progress(text);
+      }
+    };
+    return this.#startDesktop(session.login, view, endpoint, session.clientParams, say, signal);
   }
 
   /** Every change is announced on the VM channel: waiters on any node look again at once. */
@@ -373,8 +422,8 @@ export class ServeBackend implements L7rBackend {
   }
 
   #endpoint(view: VmView, r: VmRuntime, sessionId: string): VmEndpoint {
-    this.#issued.add(sessionId);
-    return { host: view.record.ip, port: NX_PORT, node: r.node ?? this.node, slaveKey: newSlaveKey(), sessionId };
+    this.#issued.set(sessionId, r.id);
+    return { host: view.record.ip, port: this.#o.nxPort ?? NX_PORT, node: r.node ?? this.node, slaveKey: newSlaveKey(), sessionId };
   }
 
   async #askToEnd(node: string, session: string, by: string): Promise<void> {
@@ -424,6 +473,15 @@ export class ServeBackend implements L7rBackend {
 /** Only a hash is stored: a copy of the table gives nobody a working token. */
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** `host:port` or `[v6]:port` as the HKD publishes it; undefined when absent or unreadable. */
+function parseL7rAddress(text: string | null): { host: string; port: number } | undefined {
+  const m = text === null ? null : /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  const host = m[1] ?? m[2] ?? '';
+  return port > 0 && port <= 65535 && host !== '' && host !== '0.0.0.0' && host !== '::' ? { host, port } : undefined;
 }
 
 function unavailable(reason: string): PrepareError {

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './migrations/001-initial.js';
 import * as runtime from './migrations/002-runtime.js';
 import * as vmaKey from './migrations/003-vma-key.js';
+import * as userLoginIndex from './migrations/004-user-login-index.js';
 
 /**
  * Every migration, listed by hand: scanning a directory would break once the
@@ -13,6 +14,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': initial,
   '002-runtime': runtime,
   '003-vma-key': vmaKey,
+  '004-user-login-index': userLoginIndex,
 };
 
 export const migrationProvider: MigrationProvider = {

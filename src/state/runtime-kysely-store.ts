@@ -17,6 +17,7 @@ import type {
   VmView,
 } from './runtime-store.js';
 import type { UserRecord } from './store.js';
+import { CompiledOnce } from './compiled-once.js';
 
 export interface KyselyRuntimeStoreOptions {
   readonly db: Kysely<RuntimeDatabase>;
@@ -45,6 +46,33 @@ export class KyselyRuntimeStore implements RuntimeStore {
   readonly #eventTag = randomBytes(4).toString('hex');
   #eventSeq = 0;
   #closed = false;
+  /** Transitions waiting for the next group commit (SQLite). */
+  readonly #pending: { step: (db: Kysely<RuntimeDatabase>) => Promise<boolean>; resolve: (ok: boolean) => void; reject: (error: unknown) => void }[] = [];
+  #committing = false;
+  /** The reads and writes every connect makes, compiled once (see compiled-once.ts). */
+  readonly #hot = {
+    vmById: new CompiledOnce(([id]) => this.#views().where('r.id', '=', id as number)),
+    vmBySession: new CompiledOnce(([session]) => this.#views().where('r.session_id', '=', session as string)),
+    user: new CompiledOnce(([login, tenant]) => this.#db.selectFrom('users').selectAll().where('login', '=', login as string).where('tenant', '=', tenant as string)),
+    before: new CompiledOnce(([id]) =>
+      this.#db.selectFrom('vm_runtime').select(['vm', 'state', 'command', 'node', 'user_state']).where('id', '=', id as number).where('retired_at', 'is', null),
+    ),
+    event: new CompiledOnce((v) =>
+      this.#db.insertInto('vm_events').values({
+        id: v[0] as string,
+        at: v[1] as string,
+        vm_id: v[2] as number,
+        vm: v[3] as string,
+        node: v[4] as string | null,
+        from_state: v[5] as string,
+        to_state: v[6] as string,
+        command: v[7] as string | null,
+        user_state: v[8] as string,
+        reason: v[9] as string,
+        actor: v[10] as string,
+      }),
+    ),
+  };
 
   constructor(options: KyselyRuntimeStoreOptions) {
     this.#db = options.db;
@@ -88,7 +116,7 @@ export class KyselyRuntimeStore implements RuntimeStore {
   }
 
   async vm(id: number): Promise<VmView | undefined> {
-    const rows = await this.#views().where('r.id', '=', id).execute();
+    const { rows } = await this.#hot.vmById.run(this.#db, [id]);
     return rows[0] === undefined ? undefined : toView(rows[0]);
   }
 
@@ -98,7 +126,7 @@ export class KyselyRuntimeStore implements RuntimeStore {
   }
 
   async vmBySession(sessionId: string): Promise<VmView | undefined> {
-    const rows = await this.#views().where('r.session_id', '=', sessionId).execute();
+    const { rows } = await this.#hot.vmBySession.run(this.#db, [sessionId]);
     return rows[0] === undefined ? undefined : toView(rows[0]);
   }
 
@@ -122,7 +150,7 @@ export class KyselyRuntimeStore implements RuntimeStore {
   }
 
   async user(login: string, tenant: string): Promise<UserRecord | undefined> {
-    const row = await this.#db.selectFrom('users').selectAll().where('login', '=', login).where('tenant', '=', tenant).executeTakeFirst();
+    const row = (await this.#hot.user.run(this.#db, [login, tenant])).rows[0];
     return row === undefined ? undefined : toUser(row);
   }
 
@@ -177,42 +205,77 @@ export class KyselyRuntimeStore implements RuntimeStore {
     }));
   }
 
-  async transitionVm(id: number, expect: VmExpect, patch: VmPatch, reason: string): Promise<boolean> {
+  transitionVm(id: number, expect: VmExpect, patch: VmPatch, reason: string): Promise<boolean> {
     const now = this.#iso();
-    return this.#write(async (db) => {
-      const before = await db
-        .selectFrom('vm_runtime')
-        .select(['vm', 'state', 'command', 'node', 'user_state'])
-        .where('id', '=', id)
-        .where('retired_at', 'is', null)
-        .executeTakeFirst();
-      if (before === undefined) return false;
-      let q = db.updateTable('vm_runtime').set(patchColumns(patch, reason, now, before.state)).where('id', '=', id).where('retired_at', 'is', null);
-      if (expect.state !== undefined) q = typeof expect.state === 'string' ? q.where('state', '=', expect.state) : q.where('state', 'in', [...expect.state]);
-      if (expect.command !== undefined) q = expect.command === null ? q.where('command', 'is', null) : q.where('command', '=', expect.command);
-      if (expect.node !== undefined) q = expect.node === null ? q.where('node', 'is', null) : q.where('node', '=', expect.node);
-      if (expect.sessionId !== undefined) q = expect.sessionId === null ? q.where('session_id', 'is', null) : q.where('session_id', '=', expect.sessionId);
-      if (expect.sessionTakeover !== undefined) q = expect.sessionTakeover === null ? q.where('session_takeover', 'is', null) : q.where('session_takeover', '=', expect.sessionTakeover);
-      const result = await q.executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) return false;
-      await db
-        .insertInto('vm_events')
-        .values({
-          id: this.#eventId(now),
-          at: now,
-          vm_id: id,
-          vm: before.vm,
-          node: patch.node !== undefined ? patch.node : before.node,
-          from_state: before.state,
-          to_state: patch.state ?? before.state,
-          command: patch.command !== undefined ? patch.command : before.command,
-          user_state: patch.userState ?? before.user_state,
-          reason,
-          actor: this.actor,
-        })
-        .execute();
-      return true;
+    const step = (db: Kysely<RuntimeDatabase>): Promise<boolean> => this.#transitionIn(db, id, expect, patch, reason, now);
+    if (this.dialect === 'postgres') return this.#write(step);
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ step, resolve, reject });
+      if (!this.#committing) {
+        this.#committing = true;
+        setImmediate(() => void this.#commitPending());
+      }
     });
+  }
+
+  /**
+   * Group commit (SQLite): transitions asked for in the same turn of the
+   * event loop, or while a commit is under way, go into one transaction. A
+   * commit's WAL writes cost more than the statements in it, and a burst of
+   * connects makes two transitions per session; each one is still its own
+   * compare-and-set, run in order, as if committed one by one. A failing
+   * batch is retried one by one, so one bad transition fails alone. The
+   * wait is the rest of the current turn.
+   */
+  async #commitPending(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0);
+        try {
+          const results = await this.#write(async (db) => {
+            const out: boolean[] = [];
+            for (const t of batch) out.push(await t.step(db));
+            return out;
+          });
+          batch.forEach((t, i) => t.resolve(results[i]!));
+        } catch (error) {
+          if (batch.length === 1) {
+            batch[0]!.reject(error);
+            continue;
+          }
+          for (const t of batch) await this.#write(t.step).then(t.resolve, t.reject);
+        }
+      }
+    } finally {
+      this.#committing = false;
+    }
+  }
+
+  async #transitionIn(db: Kysely<RuntimeDatabase>, id: number, expect: VmExpect, patch: VmPatch, reason: string, now: string): Promise<boolean> {
+    const before = (await this.#hot.before.run(db, [id])).rows[0];
+    if (before === undefined) return false;
+    let q = db.updateTable('vm_runtime').set(patchColumns(patch, reason, now, before.state)).where('id', '=', id).where('retired_at', 'is', null);
+    if (expect.state !== undefined) q = typeof expect.state === 'string' ? q.where('state', '=', expect.state) : q.where('state', 'in', [...expect.state]);
+    if (expect.command !== undefined) q = expect.command === null ? q.where('command', 'is', null) : q.where('command', '=', expect.command);
+    if (expect.node !== undefined) q = expect.node === null ? q.where('node', 'is', null) : q.where('node', '=', expect.node);
+    if (expect.sessionId !== undefined) q = expect.sessionId === null ? q.where('session_id', 'is', null) : q.where('session_id', '=', expect.sessionId);
+    if (expect.sessionTakeover !== undefined) q = expect.sessionTakeover === null ? q.where('session_takeover', 'is', null) : q.where('session_takeover', '=', expect.sessionTakeover);
+    const result = await q.executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) return false;
+    await this.#hot.event.run(db, [
+      this.#eventId(now),
+      now,
+      id,
+      before.vm,
+      patch.node !== undefined ? patch.node : before.node,
+      before.state,
+      patch.state ?? before.state,
+      patch.command !== undefined ? patch.command : before.command,
+      patch.userState ?? before.user_state,
+      reason,
+      this.actor,
+    ]);
+    return true;
   }
 
   async recordVmaHealth(id: number, ok: boolean): Promise<void> {

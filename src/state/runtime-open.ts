@@ -1,12 +1,15 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { openSqliteDatabase, openStore, type StoreConfig } from './open-store.js';
 import { redactUrl } from './redact-url.js';
 import { KyselyRuntimeStore } from './runtime-kysely-store.js';
 import type { RuntimeDatabase } from './runtime-schema.js';
 import type { RuntimeStore } from './runtime-store.js';
+import { QueuedSqliteDialect } from './sqlite-queued-dialect.js';
+import { withStatementCache } from './sqlite-statement-cache.js';
 
 export interface OpenRuntimeStoreOptions {
   /** Who writes, for the event log (default: `pid N on HOST`). */
@@ -27,7 +30,7 @@ export async function openRuntimeStore(config: StoreConfig, options: OpenRuntime
   await store.close();
   const actor = options.actor ?? `pid ${process.pid} on ${hostname()}`;
   if (config.kind === 'sqlite') {
-    const db = new Kysely<RuntimeDatabase>({ dialect: new SqliteDialect({ database: async () => openSqliteDatabase(config.path) }) });
+    const db = new Kysely<RuntimeDatabase>({ dialect: new QueuedSqliteDialect({ database: async () => withStatementCache(runtimeConnection(config.path)) }) });
     return new KyselyRuntimeStore({ db, dialect: 'sqlite', location: config.path === ':memory:' ? config.path : resolve(config.path), actor, ...(options.now === undefined ? {} : { now: options.now }) });
   }
   const pool = new pg.Pool({ connectionString: config.url, max: 10, connectionTimeoutMillis: 10_000 });
@@ -35,4 +38,19 @@ export async function openRuntimeStore(config: StoreConfig, options: OpenRuntime
   pool.on('error', () => undefined);
   const db = new Kysely<RuntimeDatabase>({ dialect: new PostgresDialect({ pool }) });
   return new KyselyRuntimeStore({ db, dialect: 'postgres', location: redactUrl(config.url), actor, ...(options.now === undefined ? {} : { now: options.now }) });
+}
+
+/**
+ * The runtime rows (sessions, user states, transitions) are written several
+ * times per connect. In WAL mode, `synchronous = NORMAL` still never leaves
+ * the database corrupt or a transaction half done, and a crashed process loses
+ * nothing; only a power cut can lose the last commits, which the HKD's next
+ * pass rebuilds from what libvirt runs. FULL would wait for the disk on every
+ * commit, blocking the event loop (better-sqlite3 is synchronous) that also
+ * carries every tunnel. Set on this connection only: apply's keep FULL.
+ */
+function runtimeConnection(path: string): BetterSqlite3.Database {
+  const db = openSqliteDatabase(path);
+  db.pragma('synchronous = NORMAL');
+  return db;
 }

@@ -67,8 +67,9 @@ export async function qvd(args: readonly string[], env: NodeJS.ProcessEnv = proc
   }
 }
 
+/** What bin/qvd runs: tsc into dist/, then the bundled CLI (dist/qvd/) made from it. */
 export async function build(): Promise<void> {
-  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, timeout: 300_000 });
+  await run('npm', ['run', 'build'], { cwd: REPO, timeout: 300_000 });
 }
 
 export async function writeSpec(dir: string, yaml: string): Promise<string> {

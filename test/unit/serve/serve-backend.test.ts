@@ -213,6 +213,37 @@ describe('ServeBackend', () => {
     expect(await s.backend.userForToken(second.token)).toBeUndefined();
   });
 
+  it('a VM running on another node: the endpoint relays to that node\'s L7R, whose backend attaches only the session claimed', async () => {
+    const s = await serve(quick(desiredFixture({ vms: [{ name: 'alice-desk', node: 'node2' }] })));
+    const id = await idOf(s, 'alice-desk');
+    expect(await s.fx.runtime.transitionVm(id, { state: 'stopped' }, { state: 'running', node: 'node2' }, 'test: running on node2')).toBe(true);
+    const other = await ServeBackend.create({ node: 'node2', runtime: s.fx.runtime, notifier: s.fx.notifier, settings: async () => quick(desiredFixture()).settings, logger: silent });
+    cleanups.push(() => other.close());
+
+    // No heartbeat from node2 yet: its spec address and the L7R port of the settings.
+    const first = await s.backend.prepareVm(alice, id, {}, () => undefined, never);
+    expect(first).toMatchObject({ node: 'node2', relay: { host: '127.0.0.1', port: 8443 } });
+    expect(first.nxCookie).toBeUndefined();
+    await s.backend.sessionEnded(first.sessionId);
+    // Its heartbeat publishes where its L7R listens.
+    await s.fx.runtime.heartbeat('node2', { state: 'running', reason: 'up', pid: 4242, host: 'h2', l7rAddress: '10.9.8.7:9443', runningVms: 1, freeMemoryMb: 1024, freeVcpus: 4 });
+    const ep = await s.backend.prepareVm(alice, id, { 'qvd.client.os': 'linux' }, () => undefined, never);
+    expect(ep.relay).toEqual({ host: '10.9.8.7', port: 9443 });
+
+    const relayed = { vmId: id, sessionId: ep.sessionId, userKey: 'alice@default', login: 'alice', clientParams: { 'qvd.client.os': 'linux' } };
+    expect(await other.attachRelayed(relayed, () => undefined, never)).toMatchObject({ host: '10.3.15.100', port: 4100, node: 'node2', sessionId: ep.sessionId });
+    const refused = async (session: typeof relayed, backend = other) => ((await backend.attachRelayed(session, () => undefined, never).catch((e: unknown) => e)) as PrepareError).failure;
+    expect(await refused({ ...relayed, sessionId: 'not-the-session' })).toEqual({ kind: 'unavailable', reason: 'Aborted by contending session' });
+    expect(await refused({ ...relayed, userKey: 'bob@default' })).toEqual({ kind: 'not-found' });
+    // node1 does not run it: it attaches nothing.
+    expect((await refused(relayed, s.backend)).kind).toBe('unavailable');
+    // The session is still the relaying node's, and ends there.
+    await s.backend.sessionStarted(ep.sessionId);
+    expect((await s.fx.runtime.vm(id))!.runtime).toMatchObject({ userState: 'connected', session: { id: ep.sessionId, node: 'node1' } });
+    await s.backend.sessionEnded(ep.sessionId);
+    expect((await s.fx.runtime.vm(id))!.runtime).toMatchObject({ userState: 'disconnected', session: null });
+  });
+
   it('findUser returns the stored hash and account state', async () => {
     const s = await serve(quick(desiredFixture({ vms: [] })));
     expect(await s.backend.findUser('alice', 'default')).toEqual({ key: 'alice@default', passwordHash: '$qvd-sha256$qvd1234$abc', blocked: false });

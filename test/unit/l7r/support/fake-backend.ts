@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { qvdSha256 } from '../../../../src/spec/password-hash.js';
-import { PrepareError, type AuthenticatedUser, type L7rBackend, type L7rUserRecord, type L7rVm, type VmEndpoint } from '../../../../src/l7r/l7r-backend.js';
+import { PrepareError, type AuthenticatedUser, type L7rBackend, type L7rUserRecord, type L7rVm, type RelayedSession, type VmEndpoint } from '../../../../src/l7r/l7r-backend.js';
 import { newSlaveKey } from '../../../../src/l7r/slave-key.js';
 
 export interface FakeUser {
@@ -34,7 +34,7 @@ interface FakeSession {
  * session on a VM takes the first one over, as the real backend must.
  */
 export class FakeBackend implements L7rBackend {
-  readonly node = 'node-1';
+  readonly node: string;
   serving = true;
   readonly users = new Map<string, L7rUserRecord>();
   readonly vms: FakeVm[] = [];
@@ -49,8 +49,19 @@ export class FakeBackend implements L7rBackend {
   nxCookie: string | undefined;
   lastSignal: AbortSignal | undefined;
   stopped: number[] = [];
+  /** Set: the VMs run on `relayTo.node`, whose L7R listens at `relayTo.host:port` (prepareVm's endpoint says relay). */
+  relayTo: { node: string; host: string; port: number } | undefined;
+  /** What attachRelayed was asked (this backend as the VM's node). */
+  readonly relayCalls: RelayedSession[] = [];
+  /** attachRelayed fails with this (e.g. the desktop session did not start). */
+  relayFailure: Error | undefined;
 
-  constructor(public endpoint: { host: string; port: number }) {}
+  constructor(
+    public endpoint: { host: string; port: number },
+    node = 'node-1',
+  ) {
+    this.node = node;
+  }
 
   addUser(user: FakeUser): this {
     const key = `${user.login}@${user.tenant}`;
@@ -115,7 +126,15 @@ export class FakeBackend implements L7rBackend {
     vm.state = 'running';
     const sessionId = `s-${id}-${randomBytes(4).toString('hex')}`;
     this.sessions.set(sessionId, { id: sessionId, vmId: id, state: 'connecting', takeover: undefined });
+    if (this.relayTo !== undefined) return { host: '192.0.2.1', port: 4100, node: this.relayTo.node, slaveKey: newSlaveKey(), sessionId, relay: { host: this.relayTo.host, port: this.relayTo.port } };
     return { host: this.endpoint.host, port: this.endpoint.port, node: this.node, slaveKey: newSlaveKey(), sessionId, ...(this.nxCookie === undefined ? {} : { nxCookie: this.nxCookie }) };
+  }
+
+  async attachRelayed(session: RelayedSession, progress: (info: string) => void): Promise<VmEndpoint> {
+    this.relayCalls.push(session);
+    progress('starting the desktop session');
+    if (this.relayFailure !== undefined) throw this.relayFailure;
+    return { host: this.endpoint.host, port: this.endpoint.port, node: this.node, slaveKey: newSlaveKey(), sessionId: session.sessionId, ...(this.nxCookie === undefined ? {} : { nxCookie: this.nxCookie }) };
   }
 
   async sessionStarted(sessionId: string): Promise<void> {
