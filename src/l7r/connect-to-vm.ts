@@ -176,7 +176,8 @@ class ConnectAttempt {
     );
     const seconds = Number(process.hrtime.bigint() - this.receivedAt) / 1e9;
     const pending = connection.detach();
-    const tunnel = startTunnel(connection.socket, vm, pending, context.limits.tunnelLingerMs);
+    // The original clients send no NX cookie: the tunnel adds the session's (nx-hello-cookie.ts).
+    const tunnel = startTunnel(connection.socket, vm, pending, context.limits.tunnelLingerMs, endpoint.nxCookie);
     context.tunnels.add(tunnel);
     const metrics = context.metrics;
     metrics?.timeTo101.observe(seconds);

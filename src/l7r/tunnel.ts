@@ -1,4 +1,5 @@
 import type { TLSSocket } from 'node:tls';
+import { addNxCookie } from './nx-hello-cookie.js';
 import type { ByteSource } from './l7r-metrics.js';
 import type { Upstream } from './upstream.js';
 
@@ -44,8 +45,11 @@ const FULL_RECORD_BYTES = 16 * 1024;
  * in a shared buffer (see upstream.ts) and are encrypted at once; only when
  * the client's socket is backed up is a read copied, and reading pauses
  * until it drains.
+ *
+ * `nxCookie`: the session's NX cookie, added to the client's first NX
+ * message when it has none (the original clients; see nx-hello-cookie.ts).
  */
-export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer, lingerMs: number): Tunnel {
+export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer, lingerMs: number, nxCookie?: string): Tunnel {
   const vm = upstream.socket;
   let reason: TunnelEndReason = 'closed';
   let firstError: Error | undefined;
@@ -100,7 +104,20 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
     client.pause();
     vm.once('drain', resumeClient);
   };
-  client.on('data', (chunk: Buffer) => {
+  // The client's first bytes, held until its NX hello is complete (only with a cookie to add).
+  let hello: Buffer | undefined = nxCookie === undefined ? undefined : Buffer.alloc(0);
+  const passHello = (chunk: Buffer, final: boolean): Buffer | undefined => {
+    if (hello === undefined || nxCookie === undefined) return chunk;
+    hello = hello.length === 0 ? chunk : Buffer.concat([hello, chunk]);
+    const rewrite = addNxCookie(hello, nxCookie);
+    if (!rewrite.done && !final) return undefined;
+    const out = rewrite.done ? rewrite.bytes : hello;
+    hello = undefined;
+    return out;
+  };
+  client.on('data', (data: Buffer) => {
+    const chunk = passHello(data, false);
+    if (chunk === undefined) return;
     if (batched === 0 && chunk.length < FULL_RECORD_BYTES) {
       if (!vm.write(chunk)) pauseClient();
       return;
@@ -118,6 +135,8 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
     if (!more) pauseClient();
   });
   client.once('end', () => {
+    const rest = passHello(Buffer.alloc(0), true);
+    if (rest !== undefined && rest.length > 0) vm.write(rest);
     flush();
     vm.end();
   });
@@ -139,7 +158,10 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   });
   vm.once('end', () => client.end());
 
-  if (head.length > 0) vm.write(head);
+  if (head.length > 0) {
+    const first = passHello(head, false);
+    if (first !== undefined) vm.write(first);
+  }
   vm.resume();
   client.resume();
 

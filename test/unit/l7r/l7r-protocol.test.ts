@@ -150,6 +150,44 @@ describe('L7R protocol over a real TLS connection', () => {
     other.close();
   });
 
+  it('adds the session NX cookie to a cookie-less NX hello (the original clients), split or early, and leaves others alone', async () => {
+    const cookie = '0123456789abcdef0123456789abcdef';
+    h.backend.nxCookie = cookie;
+    const hello = 'NXPROXY-3.5.0-3.5.99 stream=default,data=default ';
+    const injected = `NXPROXY-3.5.0-3.5.99 cookie=${cookie},stream=default,data=default `;
+    // Split across TLS records: the VM (an echo here) sees the whole hello, cookie added, then the rest as sent.
+    client.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]));
+    await client.readHead();
+    await client.readHead();
+    expect((await client.readHead()).status).toBe(101);
+    client.send(hello.slice(0, 12));
+    await new Promise((r) => setTimeout(r, 50));
+    client.send(`${hello.slice(12)}after`);
+    expect((await client.readBytes(injected.length + 5)).toString('latin1')).toBe(`${injected}after`);
+    client.close();
+    await until(() => h.l7r.activeSessions === 0);
+
+    // Sent together with the connect request (before the 101).
+    const early = await RawTlsClient.connect(h.port);
+    early.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]) + hello);
+    await early.readHead();
+    await early.readHead();
+    expect((await early.readHead()).status).toBe(101);
+    expect((await early.readBytes(injected.length)).toString('latin1')).toBe(injected);
+    early.close();
+    await until(() => h.l7r.activeSessions === 0);
+
+    // A hello with its own cookie (qvd connect) passes unchanged.
+    const own = await RawTlsClient.connect(h.port);
+    own.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]));
+    await own.readHead();
+    await own.readHead();
+    expect((await own.readHead()).status).toBe(101);
+    own.send(injected);
+    expect((await own.readBytes(injected.length)).toString('latin1')).toBe(injected);
+    own.close();
+  });
+
   it('passes a half-close through the tunnel and the echo back after it', async () => {
     client.send(request('/qvd/connect_to_vm?id=1', [['Authorization', A], ...CONNECT_HEADERS]));
     await client.readHead();
