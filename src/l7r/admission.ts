@@ -1,3 +1,5 @@
+import { FifoSlots } from '../fifo-slots.js';
+
 /**
  * How many requests are worked on at once; the rest wait their turn, in
  * arrival order.
@@ -15,27 +17,24 @@
  * the busy work, not the waiting.
  */
 export class Admission {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  #head = 0;
+  readonly #slots: FifoSlots;
 
   constructor(
     slots: number,
     private readonly holdMs: number,
   ) {
-    this.#free = Math.max(1, slots);
+    this.#slots = new FifoSlots(slots);
   }
 
   /** Resolves when the request may start; call the returned function when it is done (extra calls are ignored). */
   async enter(): Promise<() => void> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    await this.#slots.enter();
     let held = true;
     const leave = (): void => {
       if (!held) return;
       held = false;
       clearTimeout(timer);
-      this.#handOver();
+      this.#slots.leave();
     };
     const timer = setTimeout(leave, this.holdMs);
     timer.unref();
@@ -44,21 +43,6 @@ export class Admission {
 
   /** Requests waiting for a slot. */
   get queued(): number {
-    return this.#waiting.length - this.#head;
-  }
-
-  #handOver(): void {
-    if (this.#head < this.#waiting.length) {
-      const next = this.#waiting[this.#head++]!;
-      if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
-        this.#waiting.splice(0, this.#head);
-        this.#head = 0;
-      }
-      next();
-      return;
-    }
-    this.#waiting.length = 0;
-    this.#head = 0;
-    this.#free++;
+    return this.#slots.queued;
   }
 }

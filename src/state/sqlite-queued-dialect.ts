@@ -1,43 +1,14 @@
 import { SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { FifoSlots } from '../fifo-slots.js';
 
 /**
  * kysely's SQLite driver hands its one connection over with a mutex whose
  * waiters all wake on every release and all but one go back to waiting:
  * with N queries waiting (a burst of connects to the L7R), each query costs
- * N wake-ups. This gate wakes exactly the next waiter, in arrival order.
+ * N wake-ups. One FIFO slot wakes exactly the next waiter, in arrival order.
  */
-class FifoGate {
-  #busy = false;
-  readonly #waiting: (() => void)[] = [];
-  #head = 0;
-
-  enter(): Promise<void> {
-    if (!this.#busy) {
-      this.#busy = true;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-
-  leave(): void {
-    if (this.#head < this.#waiting.length) {
-      const next = this.#waiting[this.#head++]!;
-      // Compact now and then rather than shift() (linear) on every hand-over.
-      if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
-        this.#waiting.splice(0, this.#head);
-        this.#head = 0;
-      }
-      next();
-      return;
-    }
-    this.#waiting.length = 0;
-    this.#head = 0;
-    this.#busy = false;
-  }
-}
-
 class QueuedSqliteDriver extends SqliteDriver {
-  readonly #gate = new FifoGate();
+  readonly #gate = new FifoSlots(1);
 
   override async acquireConnection(): Promise<DatabaseConnection> {
     await this.#gate.enter();
