@@ -4,35 +4,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TestNode as BenchNode, TestImage } from '../../test/support/testenv.js';
 import { mustRun, timed, type Timed } from './exec.js';
 
 export const REPO = join(import.meta.dirname, '../..');
 const SCRIPTS = join(REPO, 'scripts/testenv');
 
-export interface BenchNode {
-  readonly name: string;
-  readonly index: number;
-  readonly address: string;
-  readonly sshPort: number;
-  readonly sshUser: string;
-  readonly privateKey: string;
-  readonly knownHosts: string;
-  readonly hostKeyFingerprint: string;
-  readonly libvirtUri: string;
-  readonly storageDir: string;
-  readonly stateDir: string;
-  readonly netns: string;
-  readonly hostAddress: string;
-}
-
-export interface TestImage {
-  readonly dir: string;
-  readonly kernel: string;
-  readonly initrd: string;
-  readonly disk: string;
-  readonly sha256: string;
-}
-
+// The same shapes node-up.sh and build-test-image.sh print for the tests.
+export type { TestNode as BenchNode, TestImage } from '../../test/support/testenv.js';
 const lastJson = <T>(s: string): T => JSON.parse(s.trim().split('\n').pop() ?? '') as T;
 
 export async function testImage(): Promise<TestImage> {

@@ -10,7 +10,7 @@ import { deriveVmaSecret } from '../../../src/spec/vma-secrets.js';
 import { openStore } from '../../../src/state/open-store.js';
 import { VmaClient } from '../../../src/vma/vma-client.js';
 import type { TestNode } from '../../support/testenv.js';
-import { ALICE_HASH, QVD_BIN } from '../serve/serve-harness.js';
+import { ALICE_HASH, clusterSpecHead, QVD_BIN } from '../serve/serve-harness.js';
 import { countColour, freeDisplay, netnsSpawn, type NetnsProcess } from '../vma/desktop-vm.js';
 
 const run = promisify(execFile);
@@ -39,23 +39,7 @@ export interface DesktopSpecOptions {
 
 /** A spec with the desktop image (direct boot: the VMs get agent secrets) on the test nodes. */
 export function desktopSpecYaml(o: DesktopSpecOptions): string {
-  const nodes = o.nodes
-    .map(
-      (n) => `  - name: ${n.name}
-    address: ${n.address}
-    ssh: { user: ${n.sshUser}, port: ${n.sshPort}, private_key: ${n.privateKey}, host_key_fingerprint: "${n.hostKeyFingerprint}" }
-    storage_dir: ${n.storageDir}
-    capacity: { memory_mb: 4096, vcpus: 4, max_vms: 10 }`,
-    )
-    .join('\n');
-  return `version: 1
-settings:
-  network: { name: ${o.net.name}, bridge: ${o.net.bridge}, cidr: ${o.net.prefix}.0/24, gateway: ${o.net.prefix}.1, dhcp_range: { start: ${o.net.prefix}.100, end: ${o.net.prefix}.199 } }
-  hkd: ${o.hkd}
-  database: ${o.database}
-nodes:
-${nodes}
-images:
+  return `${clusterSpecHead(o)}images:
   - name: desktop
     source: ${o.image.disk}
     sha256: ${o.image.sha256}

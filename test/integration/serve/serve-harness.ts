@@ -22,8 +22,8 @@ export interface SpecOptions {
   readonly vms: string;
 }
 
-/** A spec for the test nodes, built from the testenv JSON. */
-export function specYaml(o: SpecOptions): string {
+/** The head every test spec shares: settings and the test nodes (from the testenv JSON). */
+export function clusterSpecHead(o: Pick<SpecOptions, 'nodes' | 'net' | 'database' | 'hkd'>): string {
   const nodes = o.nodes
     .map(
       (n) => `  - name: ${n.name}
@@ -40,7 +40,12 @@ settings:
   database: ${o.database}
 nodes:
 ${nodes}
-images:
+`;
+}
+
+/** A spec for the test nodes, built from the testenv JSON. */
+export function specYaml(o: SpecOptions): string {
+  return `${clusterSpecHead(o)}images:
   - name: tiny
     source: ${o.image.disk}
     sha256: ${o.image.sha256}
