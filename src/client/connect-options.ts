@@ -58,6 +58,8 @@ export interface SessionEnd {
   /** Who ended it: nxproxy exited, the server closed the tunnel, or close() was called. */
   readonly reason: 'nxproxy-exited' | 'server-closed' | 'closed';
   readonly nxproxyExitCode: number | null;
+  /** The end of nxproxy's own log (its stderr), to say why a session failed. */
+  readonly nxproxyLog: string;
   readonly bytesFromServer: number;
   readonly bytesToServer: number;
 }

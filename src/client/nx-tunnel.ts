@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +68,9 @@ export async function startNxTunnel(o: NxTunnelOptions): Promise<ClientSession> 
       throw e instanceof ConnectError && e.kind === 'nxproxy' ? new ConnectError('nxproxy', `${e.message}${why === '' ? '' : `: ${why}`}`, false, { hint: 'is nxproxy installed and DISPLAY right?' }) : e;
     });
     s.close();
-    return pipeSession(o, local, child, exited, port, () => rm(dir, { recursive: true, force: true }));
+    // Once the session is up, nxproxy writes its messages to the session's errors file instead of stderr.
+    const log = async (): Promise<string> => `${stderrTail}${(await readFile(join(dir, `S-${display}`, 'errors'), 'utf8').catch(() => '')).slice(-4000)}`;
+    return pipeSession(o, local, child, exited, port, log, () => rm(dir, { recursive: true, force: true }));
   } catch (e) {
     server?.close();
     await rm(dir, { recursive: true, force: true });
@@ -76,7 +78,15 @@ export async function startNxTunnel(o: NxTunnelOptions): Promise<ClientSession> 
   }
 }
 
-function pipeSession(o: NxTunnelOptions, local: Socket, child: ReturnType<typeof spawn>, exited: Promise<number | null>, port: number, cleanup: () => Promise<void>): ClientSession {
+function pipeSession(
+  o: NxTunnelOptions,
+  local: Socket,
+  child: ReturnType<typeof spawn>,
+  exited: Promise<number | null>,
+  port: number,
+  log: () => Promise<string>,
+  cleanup: () => Promise<void>,
+): ClientSession {
   let fromServer = o.initial.length;
   let toServer = 0;
   let reason: SessionEnd['reason'] | undefined;
@@ -119,7 +129,7 @@ function pipeSession(o: NxTunnelOptions, local: Socket, child: ReturnType<typeof
     const code = await stopProxy();
     o.stream.destroy();
     await cleanup();
-    return { reason, nxproxyExitCode: code, bytesFromServer: fromServer, bytesToServer: toServer };
+    return { reason, nxproxyExitCode: code, nxproxyLog: await log(), bytesFromServer: fromServer, bytesToServer: toServer };
   })();
 
   return {
@@ -159,6 +169,16 @@ function acceptOne(server: Server, exited: Promise<number | null>, timeoutMs: nu
       reject(new ConnectError('nxproxy', `nxproxy exited (code ${code ?? '?'}) before connecting`, false));
     });
   });
+}
+
+/** The last few non-empty lines of an nxproxy log, for a person to read. */
+export function nxproxyLogTail(text: string, lines = 8): string {
+  return text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '')
+    .slice(-lines)
+    .join('\n');
 }
 
 function lastLines(text: string): string {

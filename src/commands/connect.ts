@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { QvdCommand } from '../cli/base-command.js';
 import { connect } from '../client/connect.js';
 import type { QvdVm, SessionEnd } from '../client/connect-options.js';
+import { nxproxyLogTail } from '../client/nx-tunnel.js';
 import { InvalidInputError } from '../errors.js';
 
 export type ConnectCommandResult = { readonly vms: readonly QvdVm[] } | { readonly vm: QvdVm; readonly end: SessionEnd };
@@ -63,6 +64,8 @@ export default class Connect extends QvdCommand<typeof Connect> {
     process.once('SIGTERM', stop);
     const end = await result.session.closed;
     this.say(`Session ended (${end.reason}).`);
+    // nxproxy failing on its own (refused session, X display gone) says why only in its log.
+    if (end.reason === 'nxproxy-exited' && end.nxproxyExitCode !== 0) this.say(`nxproxy exited with ${String(end.nxproxyExitCode)}:\n${nxproxyLogTail(end.nxproxyLog)}`);
     return { vm: result.vm, end };
   }
 

@@ -2,12 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ClientSession } from '../../../src/client/connect-options.js';
 import { openRuntimeStore } from '../../../src/state/runtime-open.js';
 import type { RuntimeStore } from '../../../src/state/runtime-store.js';
 import { build, domState, qvd, startServeIn, until, writeSpec, type ServeProcess } from '../serve/serve-harness.js';
 import { script } from '../../support/testenv.js';
 import { DESKTOP_COLOUR } from '../vma/desktop-vm.js';
-import { ConnectProcess, desktopSpecYaml, l7rFingerprint, UserDisplay, vmaSecretOf, VmaRelay } from './desktop-harness.js';
+import { ConnectProcess, DESKTOP_PASSWORD, desktopSpecYaml, l7rFingerprint, UserDisplay, vmaSecretOf, VmaRelay } from './desktop-harness.js';
+import { connectAsOriginalClient } from './original-client.js';
 
 /**
  * The product end to end: `qvd apply` defines two desktop VMs (the real
@@ -20,6 +22,8 @@ import { ConnectProcess, desktopSpecYaml, l7rFingerprint, UserDisplay, vmaSecret
  * state is disconnected, and after idle_stop the HKD powers her VM off
  * through the agent. Meanwhile bob connects a second time from the other
  * screen: his first session is taken over, the X session resumes there.
+ * Last, bob takes it over once more with an original QVD client, whose
+ * nxproxy carries no NX cookie.
  */
 const EVIDENCE = '/var/tmp/qvd-desktop-evidence';
 const image = inject('desktopImage');
@@ -43,6 +47,7 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
   const displays: UserDisplay[] = [];
   const connects: ConnectProcess[] = [];
   const relays: VmaRelay[] = [];
+  const originals: ClientSession[] = [];
 
   beforeAll(async () => {
     if ('error' in image) throw new Error(image.error);
@@ -83,6 +88,7 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
 
   afterAll(async () => {
     for (const c of connects) await c.stop('SIGTERM', 5000).catch(() => undefined);
+    for (const o of originals) await o.close().catch(() => undefined);
     await serve?.stop();
     if (serve !== undefined) await copyFile(serve.log, join(EVIDENCE, 'e2e-serve.log')).catch(() => undefined);
     await runtime?.close();
@@ -95,7 +101,7 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  it('both users see their own desktop; bob takes his session over; alice quits and her VM is powered off through its agent after idle_stop', async () => {
+  it('both users see their own desktop; bob takes his session over, then with an original client; alice quits and her VM is powered off through its agent after idle_stop', async () => {
     for (const vm of vms) expect(await domState(node, `qvd-${vm.name}`)).toBe('shut off');
 
     const [alice, bob] = vms.map((vm, i) =>
@@ -170,5 +176,29 @@ describe('qvd connect → L7R → HKD → VMA → NX desktop (two users)', () =>
     expect(bob2.running).toBe(true);
     expect((await runtime!.vm(ids[1]!))?.runtime).toMatchObject({ state: 'running', userState: 'connected' });
     expect((await agents[1]!.call('x_state')).state).toBe('connected');
+
+    // Bob once more, now with an original QVD client on the screen his first
+    // session left: its nxproxy has no cookie, the agent's X session demands
+    // the fresh one the L7R made for this connection, so the desktop shows
+    // only because the L7R puts that cookie into the client's NX hello.
+    // Without a cookie nxproxy cannot swap in the screen's real X cookie, so
+    // that screen admits its user's local programs as a GNOME login does.
+    await displays[1]!.allowLocalUser();
+    const left = await displays[1]!.waitForColour('#000000', join(EVIDENCE, 'e2e-blank-2.png'), 15_000, 0.99);
+    expect(left.count).toBeGreaterThan(left.total * 0.99);
+    const original = await connectAsOriginalClient({ host: node.address, port: serve!.port, user: 'bob', password: DESKTOP_PASSWORD, vm: 'e2e-bob', display: displays[1]! });
+    originals.push(original.session);
+    expect(original.slaveKey).toMatch(/^[A-Za-z0-9]{64}$/);
+    const shownOriginal = await displays[1]!.waitForColour(DESKTOP_COLOUR, join(EVIDENCE, 'e2e-bob-original-client.png'), 60_000, MIN_SHARE);
+    console.log(`bob with the original client (no cookie): ${DESKTOP_COLOUR} on screen after ${shownOriginal.ms} ms; 102s: ${original.vmInfo.join(' | ')}`);
+    if (shownOriginal.count <= shownOriginal.total * MIN_SHARE) {
+      const end = await original.session.close();
+      expect.fail(`no desktop with the original client (${shownOriginal.histogram}); session ${JSON.stringify({ ...end, nxproxyLog: undefined })}; nxproxy log:\n${end.nxproxyLog}`);
+    }
+    await bob2.exited;
+    expect(bob2.text).toMatch(/Session ended \((server-closed|nxproxy-exited)\)/);
+    expect(await agents[1]!.waitForXState(['connected'], 30_000)).toMatchObject({ user: 'bob', agentRestarts: 0 });
+    const end = await original.session.close();
+    expect(end.bytesFromServer).toBeGreaterThan(0);
   });
 });

@@ -95,6 +95,17 @@ export class UserDisplay {
     for (let i = 0; i < 100 && !existsSync(`/tmp/.X11-unix/X${this.display}`); i++) await new Promise((r) => setTimeout(r, 50));
   }
 
+  /**
+   * Lets the user's own local programs in without the X cookie, as a GNOME
+   * login does (GDM adds `si:localuser`): the original QVD client relies on
+   * it, since its cookie-less nxproxy forwards the remote's X credentials
+   * unchanged.
+   */
+  async allowLocalUser(): Promise<void> {
+    const { stdout } = await run('id', ['-un']);
+    await run('xhost', [`+si:localuser:${stdout.trim()}`], { env: { ...process.env, ...this.env } });
+  }
+
   async screenshot(out: string): Promise<void> {
     await run('import', ['-window', 'root', '-display', `:${this.display}`, out], { env: { ...process.env, ...this.env } });
   }

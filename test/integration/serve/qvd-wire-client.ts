@@ -5,15 +5,17 @@ export class QvdWireClient {
   #buf = Buffer.alloc(0);
   #waiters: (() => void)[] = [];
   #closed = false;
+  readonly #onData = (d: Buffer): void => {
+    this.#buf = Buffer.concat([this.#buf, d]);
+    for (const w of this.#waiters.splice(0)) w();
+  };
+  readonly #onClose = (): void => {
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w();
+  };
   private constructor(readonly socket: TLSSocket) {
-    socket.on('data', (d: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, d]);
-      for (const w of this.#waiters.splice(0)) w();
-    });
-    socket.on('close', () => {
-      this.#closed = true;
-      for (const w of this.#waiters.splice(0)) w();
-    });
+    socket.on('data', this.#onData);
+    socket.on('close', this.#onClose);
     socket.on('error', () => undefined);
   }
 
@@ -66,6 +68,16 @@ export class QvdWireClient {
 
   close(): void {
     this.socket.destroy();
+  }
+
+  /** Hands the (paused) socket over after a 101: no more reading here; returns the bytes already read past the head. */
+  detach(): Buffer {
+    this.socket.off('data', this.#onData);
+    this.socket.off('close', this.#onClose);
+    this.socket.pause();
+    const rest = this.#buf;
+    this.#buf = Buffer.alloc(0);
+    return rest;
   }
 
   #more(ms: number): Promise<void> {

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ConnectError } from '../../../src/client/connect-error.js';
 import type { ConnectOptions, ConnectProgress } from '../../../src/client/connect-options.js';
 import { connect } from '../../../src/client/connect.js';
+import { nxproxyLogTail } from '../../../src/client/nx-tunnel.js';
 import { FakeL7r, json, makeCert, type FakeHandler, type TestCert } from './fake-l7r.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -128,7 +129,10 @@ describe('connect', () => {
     const r = await connect(base(port, { vm: 'desk' }));
     expect(r.kind).toBe('session');
     if (r.kind !== 'session') return;
-    expect(await r.session.closed).toMatchObject({ reason: 'server-closed', nxproxyExitCode: 3 });
+    const end = await r.session.closed;
+    expect(end).toMatchObject({ reason: 'server-closed', nxproxyExitCode: 3 });
+    // What nxproxy said on its way out is kept for the user.
+    expect(nxproxyLogTail(end.nxproxyLog, 1)).toBe('Error: Connection with remote peer broken.');
   });
 
   it('close() ends nxproxy and the tunnel', async () => {

@@ -25,5 +25,8 @@ socket.on('data', (c) => {
     if (mode === 'exit') socket.end(() => process.exit(0));
   }
 });
-socket.on('close', () => process.exit(3));
+socket.on('close', () => {
+  process.stderr.write('Info: Connection with remote proxy completed.\nError: Connection with remote peer broken.\n');
+  process.exit(3);
+});
 socket.on('error', () => process.exit(4));
