@@ -10,6 +10,14 @@ export interface ObservedNode {
   readonly pools: readonly ObservedPool[];
   readonly volumes: readonly ObservedVolume[];
   readonly domains: readonly ObservedDomain[];
+  /** qvd's own temporary files in the pool's directory (an upload or a volume copy under way, or killed). */
+  readonly leftovers?: readonly ObservedLeftover[];
+}
+
+export interface ObservedLeftover {
+  readonly name: string;
+  /** Since its last write, by the node's clock. */
+  readonly ageSeconds: number;
 }
 
 export interface NodeFacts {

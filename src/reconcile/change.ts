@@ -56,8 +56,12 @@ export interface VolumeChange extends ChangeBase {
   readonly pool: string;
   readonly volume: string;
   readonly vm: string;
-  /** `log`: the VM's serial console file, removed with its VM. */
-  readonly role: 'root' | 'home' | 'log';
+  /**
+   * `log`: the VM's serial console file, removed with its VM. `leftover`: a
+   * temporary file of qvd's own that an interrupted upload or copy left
+   * behind (`vm` is empty).
+   */
+  readonly role: 'root' | 'home' | 'log' | 'leftover';
   readonly capacityBytes?: number;
   readonly backing?: { readonly volume: string; readonly format: string };
 }

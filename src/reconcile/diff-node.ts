@@ -26,6 +26,12 @@ export interface NodeDiff {
 const IMAGE_FILE = /^img-.+\.(qcow2|kernel|initrd)$/;
 /** Files qvd makes per VM in the pool: disks, and the serial console log qemu writes. */
 const VM_VOLUME = /^vm-(.+)-(?:(root|home)\.qcow2|(console)\.log)$/;
+/**
+ * A temporary file nobody has written to for this long belongs to a writer
+ * that is gone (an apply killed mid-upload, a node that rebooted mid-copy):
+ * uploads write continuously and copies finish in seconds.
+ */
+export const STALE_LEFTOVER_SECONDS = 15 * 60;
 
 /**
  * Pure: what must change on one node so that it matches its target. The
@@ -172,6 +178,21 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
     const role = m[3] === 'console' ? 'log' : m[2] === 'home' ? 'home' : 'root';
     if (role === 'home' && !opts.purgeHomes) continue;
     volumeDeletes.push({ kind: 'volume', action: 'delete', node, pool: t.pool.name, volume: v.name, vm: m[1] ?? '', role, attributes: [], reason: 'its VM is no longer on this node' });
+  }
+
+  for (const f of o.leftovers ?? []) {
+    if (f.ageSeconds < STALE_LEFTOVER_SECONDS) continue;
+    volumeDeletes.push({
+      kind: 'volume',
+      action: 'delete',
+      node,
+      pool: t.pool.name,
+      volume: f.name,
+      vm: '',
+      role: 'leftover',
+      attributes: [],
+      reason: `temporary file of an interrupted upload or copy (untouched for ${Math.floor(f.ageSeconds / 60)} min)`,
+    });
   }
 
   for (const d of t.domains) {

@@ -26,7 +26,12 @@ export function checksumSidecarPath(remotePath: string): string {
 
 /** Files qvd writes next to volumes that are not volumes themselves (`.qvd-tmp-`: a volume being made, see create-volumes-script.ts). */
 export function isQvdSidecarName(name: string): boolean {
-  return name.endsWith('.sha256') || name.startsWith('.qvd-upload-') || name.startsWith('.qvd-tmp-');
+  return name.endsWith('.sha256') || isQvdTemporaryName(name);
+}
+
+/** A file being uploaded or copied into place (observe reports those as leftovers). */
+export function isQvdTemporaryName(name: string): boolean {
+  return name.startsWith('.qvd-upload-') || name.startsWith('.qvd-tmp-');
 }
 
 /**

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { NodeError } from '../../errors.js';
 import type { CommandRunner } from '../exec/command-runner.js';
 import { heredoc, raw, sh } from '../exec/ssh/shell-quote.js';
-import { isQvdSidecarName, verifiedUploads } from '../exec/verified-upload.js';
+import { isQvdSidecarName, isQvdTemporaryName, verifiedUploads } from '../exec/verified-upload.js';
 import type { BatchOutcome, DomainDefinition, ImageUpload, NamedVolumeSpec, NodeDriver, ObserveScope, StopDomainOptions, VolumeSpec } from '../node-driver.js';
 import type { NodeFacts, ObservedNode } from '../observed-state.js';
 import type { DomainApi } from './domain-api.js';
@@ -221,7 +221,8 @@ echo RESIZED
 
   async deleteVolumes(pool: string, volumes: readonly string[]): Promise<readonly BatchOutcome[]> {
     assertVirshName(this.node, 'pool', pool);
-    const outcomes: (BatchOutcome | undefined)[] = volumes.map((v) => this.invalid(() => this.assertVolumeName(v)));
+    // qvd's own temporary files may be deleted (an interrupted upload's), never made.
+    const outcomes: (BatchOutcome | undefined)[] = volumes.map((v) => this.invalid(() => (isQvdTemporaryName(v) ? assertVirshName(this.node, 'volume', v) : this.assertVolumeName(v))));
     const todo = volumes.filter((_, i) => outcomes[i] === undefined);
     if (todo.length === 0) return outcomes as BatchOutcome[];
     const dir = await this.findPoolPath(pool);

@@ -1,6 +1,6 @@
 import { NodeError } from '../../errors.js';
 import type { ObserveScope } from '../node-driver.js';
-import type { DomainPower, NodeFacts, ObservedDomain, ObservedNetwork, ObservedNode, ObservedPool, ObservedVolume } from '../observed-state.js';
+import type { DomainPower, NodeFacts, ObservedDomain, ObservedLeftover, ObservedNetwork, ObservedNode, ObservedPool, ObservedVolume } from '../observed-state.js';
 import { parseDomainXml } from './domain-xml.js';
 import { parseNetworkXml } from './network-xml.js';
 import { parsePoolXml, parseVolumeXml } from './storage-xml.js';
@@ -143,6 +143,13 @@ export function assembleObservedNode(
     problems.push(`${section.name} ${JSON.stringify(section.body)} has characters qvd does not handle in names; it was not read`);
   }
 
+  const clock = Number(one('clock')?.body);
+  const leftovers: ObservedLeftover[] = [];
+  for (const section of sections.filter((s) => s.kind === 'leftover')) {
+    const mtime = Number(section.body);
+    if (section.body !== '' && Number.isFinite(mtime) && Number.isFinite(clock)) leftovers.push({ name: section.name, ageSeconds: Math.max(0, clock - mtime) });
+  }
+
   if (problems.length > 0) facts.problems = problems;
   return {
     node,
@@ -151,6 +158,7 @@ export function assembleObservedNode(
     pools,
     volumes: volumes.sort(byName),
     domains: domains.sort(byName),
+    ...(leftovers.length === 0 ? {} : { leftovers: leftovers.sort(byName) }),
   };
 }
 

@@ -114,6 +114,13 @@ if cd -- "$dir" 2>/dev/null; then
     IFS= read -r -n 200 line <"$f" || true
     printf '%s\n' "$line"
   done
+  # Temporary files of uploads and volume copies that never finished (the writer was killed); their age by the node's clock.
+  for f in .qvd-upload-* .qvd-tmp-*; do
+    [ -f "$f" ] || continue
+    mark leftover "$f"
+    stat -c %Y -- "$f" 2>/dev/null
+  done
+  mark clock ''; printf '%(%s)T\n' -1
   cd / || true
 fi
 mark virsh-stderr; cat -- "$errf"

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
@@ -18,7 +19,7 @@ const spec = async (opts: Omit<SpecOptions, 'network'>, dir?: string): Promise<s
 const three = [{ name: 'sf-a', node: 'n1' }, { name: 'sf-b', node: 'n1' }, { name: 'sf-c', node: 'n2' }] as const;
 
 interface PlanJson {
-  changes: { kind: string; action: string; node?: string }[];
+  changes: { kind: string; action: string; node?: string; volume?: string; role?: string }[];
   diagnostics: { severity: string; summary: string; node?: string }[];
 }
 const planJson = async (file: string): Promise<PlanJson> => JSON.parse((await qvd(['plan', '-f', file, '--json'])).stdout) as PlanJson;
@@ -71,6 +72,31 @@ describe('a killed apply is repaired by the next one', () => {
       expect((await volumes(n1!)).filter((v) => !v.startsWith('img-') && !/^vm-sf-[ab]-(root|home)\.qcow2$/.test(v))).toEqual([]);
     });
   }
+});
+
+describe('an upload killed mid-transfer', () => {
+  it('leaves a temporary file that a later apply removes once nobody writes to it, and only then', async () => {
+    const file = await spec({ vms: [{ name: 'sf-a', node: 'n1' }] });
+    expect((await qvd(['apply', '-f', file, '--auto-approve'])).code).toBe(0);
+    // What verifiedUploads leaves when it dies during the transfer: part of the file under a temporary name.
+    const stale = `.qvd-upload-${randomBytes(6).toString('hex')}-img-tiny--default.qcow2`;
+    const busy = `.qvd-upload-${randomBytes(6).toString('hex')}-img-tiny--default.qcow2`;
+    const dir = n1!.storageDir;
+    try {
+      await onNode(n1!, ['sh', '-c', `head -c 1048576 /dev/urandom >"$1/$2" && touch -d '20 minutes ago' "$1/$2" && head -c 4096 /dev/urandom >"$1/$3"`, 'sh', dir, stale, busy]);
+      const plan = await planJson(file);
+      expect(plan.changes).toEqual([expect.objectContaining({ kind: 'volume', action: 'delete', node: 'n1', volume: stale, role: 'leftover' })]);
+      const applied = await qvd(['apply', '-f', file, '--auto-approve']);
+      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      const files = (await onNode(n1!, ['ls', '-A', dir])).split('\n');
+      expect(files).not.toContain(stale);
+      // One still being written (an upload under way, its writer alive) is never touched.
+      expect(files).toContain(busy);
+      expect((await qvd(['plan', '-f', file, '--detailed-exitcode'])).code).toBe(0);
+    } finally {
+      await onNode(n1!, ['rm', '-f', '--', `${dir}/${stale}`, `${dir}/${busy}`]);
+    }
+  });
 });
 
 describe('the state lock', () => {

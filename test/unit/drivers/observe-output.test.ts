@@ -61,6 +61,24 @@ describe('observe output', () => {
     expect(node.facts).toEqual({ hardwareVirt: false, qemuImg: false, libvirtVersion: '9.0.0', storageDirUsable: false });
   });
 
+  it("reports qvd's temporary files with their age by the node's clock", () => {
+    const text = [
+      '@@qvd:t:fact:qemu-img@@', '/usr/bin/qemu-img',
+      '@@qvd:t:fact:virsh@@', '/usr/bin/virsh',
+      '@@qvd:t:version:@@', 'Running against daemon: 9.0.0',
+      '@@qvd:t:leftover:.qvd-upload-00ff-img-a.qcow2@@', '1795670000',
+      '@@qvd:t:leftover:.qvd-tmp-77-vm-x-root.qcow2@@', '1795670990',
+      // Gone between the listing and stat: no age, not reported.
+      '@@qvd:t:leftover:.qvd-tmp-78-vm-y-root.qcow2@@', '',
+      '@@qvd:t:clock:@@', '1795671000',
+      '@@qvd:t:end:@@', '',
+    ].join('\n');
+    expect(assembleObservedNode('n1', scope, splitSections(text, 't')).leftovers).toEqual([
+      { name: '.qvd-tmp-77-vm-x-root.qcow2', ageSeconds: 10 },
+      { name: '.qvd-upload-00ff-img-a.qcow2', ageSeconds: 1000 },
+    ]);
+  });
+
   it('refuses output it cannot trust as a whole: no virsh, libvirtd unreachable, cut short', () => {
     const base = ['@@qvd:t:fact:virsh@@', '/usr/bin/virsh', '@@qvd:t:fact:qemu-img@@', '/usr/bin/qemu-img'];
     const noVirsh = ['@@qvd:t:fact:virsh@@', '', '@@qvd:t:end:@@'].join('\n');

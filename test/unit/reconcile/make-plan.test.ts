@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ObservedNode } from '../../../src/drivers/observed-state.js';
 import type { Change } from '../../../src/reconcile/change.js';
 import { desiredRecords } from '../../../src/reconcile/diff-records.js';
+import { STALE_LEFTOVER_SECONDS } from '../../../src/reconcile/diff-node.js';
 import { makePlan } from '../../../src/reconcile/make-plan.js';
 import { nodeTarget } from '../../../src/reconcile/node-target.js';
 import type { DesiredState } from '../../../src/spec/desired-state.js';
@@ -216,5 +217,22 @@ describe('makePlan and console logs', () => {
       'root vm-alice-desk-root.qcow2',
       'log vm-alice-desk-console.log',
     ]);
+  });
+
+  it('deletes temporary files an interrupted upload or copy left behind once nobody writes them, and only those', () => {
+    const d = desiredFixture();
+    const obs = converged(d);
+    const n1 = obs.get('node1') as ObservedNode;
+    const leftovers = [
+      { name: '.qvd-upload-0a1b2c3d4e5f-img-desk--default.qcow2', ageSeconds: STALE_LEFTOVER_SECONDS + 60 },
+      // Still being written (an upload or a start under way elsewhere): left alone.
+      { name: '.qvd-tmp-4242-vm-alice-desk-root.qcow2', ageSeconds: 5 },
+    ];
+    const plan = makePlan({ desired: d, snapshot: snapshotOf(d), observed: new Map([...obs, ['node1', { ...n1, leftovers }]]) });
+    expect(plan.changes).toEqual([
+      expect.objectContaining({ kind: 'volume', action: 'delete', node: 'node1', volume: '.qvd-upload-0a1b2c3d4e5f-img-desk--default.qcow2', role: 'leftover', vm: '' }),
+    ]);
+    expect(plan.changes[0]?.reason).toMatch(/interrupted upload or copy \(untouched for 16 min\)/);
+    expect(plan.summary).toEqual({ add: 0, change: 0, destroy: 1 });
   });
 });
