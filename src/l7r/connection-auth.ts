@@ -16,7 +16,7 @@ export async function authenticate(context: L7rContext, connection: ClientConnec
   if (basic && memo !== undefined && memo.fingerprint === fingerprint && Date.now() - memo.at < AUTH_MEMO_MS) {
     return { kind: 'ok', user: memo.user, scheme: memo.scheme };
   }
-  const outcome = await context.authenticator.authenticate(head, connection.ip, connection.signal);
+  const outcome = await context.authenticator.authenticate(head, connection.ip, () => connection.signal);
   connection.authMemo = outcome.kind === 'ok' && basic ? { fingerprint, user: outcome.user, scheme: outcome.scheme, at: Date.now() } : undefined;
   return outcome;
 }
