@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import type { ClientConnection } from './client-connection.js';
 import type { L7rContext } from './l7r-context.js';
 import type { AuthOutcome } from './request-authenticator.js';
@@ -23,10 +23,10 @@ export async function authenticate(context: L7rContext, connection: ClientConnec
 
 /** A digest of everything that went into the login (credentials and Auth-* parameters), so the memo keeps no password. */
 function credentialFingerprint(head: RequestHead): string {
-  const hash = createHash('sha256');
+  let text = '';
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
-    if (lower === 'authorization' || lower.startsWith('auth-')) hash.update(`${lower}\0${value}\0`);
+    if (lower === 'authorization' || lower.startsWith('auth-')) text += `${lower}\0${value}\0`;
   }
-  return hash.digest('base64');
+  return sha256(text, 'base64');
 }

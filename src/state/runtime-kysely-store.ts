@@ -41,6 +41,15 @@ interface TransitionUpdate {
   readonly sources: readonly number[];
 }
 
+/** What a transition's UPDATE returns, for its event. */
+interface TransitionRow {
+  readonly vm: string;
+  readonly state: string;
+  readonly command: string | null;
+  readonly node: string | null;
+  readonly user_state: string;
+}
+
 /** Raw SQL (an increment) rather than a value: part of the statement's text, not a parameter. */
 function isRawSql(value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'toOperationNode' in value;
@@ -56,6 +65,7 @@ function compileTransitionUpdate(
   set: Record<string, unknown>,
   wheres: readonly { column: 'state' | 'command' | 'node' | 'session_id' | 'session_takeover'; value: string | null | readonly string[] }[],
   count: number,
+  returning: boolean,
 ): TransitionUpdate {
   const markers = Array.from({ length: count }, (_, i) => `\u0000qvd-parameter-${i}\u0000`);
   let next = 0;
@@ -73,7 +83,7 @@ function compileTransitionUpdate(
     else if (typeof value === 'string') q = q.where(column, '=', mark());
     else q = q.where(column, 'in', value.map(() => mark()));
   }
-  const compiled = q.compile() as CompiledQuery<unknown>;
+  const compiled = (returning ? q.returning(['vm', 'state', 'command', 'node', 'user_state']).compile() : q.compile()) as CompiledQuery<unknown>;
   const index = new Map(markers.map((m, i) => [m, i]));
   const sources = compiled.parameters.map((p) => (typeof p === 'string' ? (index.get(p) ?? -1) : -1));
   if (new Set(sources.filter((i) => i !== -1)).size !== count) throw new Error(`transition UPDATE did not take every value as a parameter: ${compiled.sql}`);
@@ -304,9 +314,17 @@ export class KyselyRuntimeStore implements RuntimeStore {
   }
 
   async #transitionIn(db: Kysely<RuntimeDatabase>, id: number, expect: VmExpect, patch: VmPatch, reason: string, now: string): Promise<boolean> {
+    if (patch.state === undefined) {
+      // The state stays (a session claimed, connected, ended): the event needs nothing of the row before the
+      // UPDATE that the UPDATE does not return, so one statement less than reading the row first.
+      const after = (await this.#transitionUpdate(db, id, expect, patchColumns(patch, reason, now, ''), true)).rows[0] as TransitionRow | undefined;
+      if (after === undefined) return false;
+      await this.#hot.event.run(db, [this.#eventId(now), now, id, after.vm, after.node, after.state, after.state, after.command, after.user_state, reason, this.actor]);
+      return true;
+    }
     const before = (await this.#hot.before.run(db, [id])).rows[0];
     if (before === undefined) return false;
-    const result = await this.#transitionUpdate(db, id, expect, patchColumns(patch, reason, now, before.state));
+    const result = await this.#transitionUpdate(db, id, expect, patchColumns(patch, reason, now, before.state), false);
     if (Number(result.numAffectedRows ?? 0n) !== 1) return false;
     await this.#hot.event.run(db, [
       this.#eventId(now),
@@ -329,10 +347,12 @@ export class KyselyRuntimeStore implements RuntimeStore {
    * transition's shape (the columns set, the expectations and which of them
    * are null), a handful of shapes in all: each is built and compiled by
    * kysely once, then run with the values in the order the SQL takes them.
+   * With `returning`, the updated row's TransitionRow columns come back (no
+   * row: nothing matched).
    */
-  #transitionUpdate(db: Kysely<RuntimeDatabase>, id: number, expect: VmExpect, set: Record<string, unknown>): Promise<QueryResult<unknown>> {
+  #transitionUpdate(db: Kysely<RuntimeDatabase>, id: number, expect: VmExpect, set: Record<string, unknown>, returning: boolean): Promise<QueryResult<unknown>> {
     const values: unknown[] = [id];
-    let key = '';
+    let key = returning ? 'returning:' : '';
     for (const column in set) {
       const value = set[column];
       if (isRawSql(value)) key += `${column}=raw,`;
@@ -359,7 +379,7 @@ export class KyselyRuntimeStore implements RuntimeStore {
     }
     let shape = this.#transitionUpdates.get(key);
     if (shape === undefined) {
-      shape = compileTransitionUpdate(db, set, wheres, values.length);
+      shape = compileTransitionUpdate(db, set, wheres, values.length, returning);
       this.#transitionUpdates.set(key, shape);
     }
     const parameters = shape.sources.map((source, i) => (source === -1 ? shape.compiled.parameters[i] : values[source]));
