@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // L7R benchmark: one run on loopback, three processes (this client, the L7R, the peers) plus socat.
 //
-//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 3] [--pings 20000] [--sessions 500]
+//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 3] [--pings 20000] [--sessions 500] [--interval 10]
 //
 // (a) bulk throughput of a TLS client: through the L7R tunnel to a TCP sink, vs the same client to a bare
 //     Node TLS sink (no relay), vs socat doing the same TLS termination and relay;
 // (b) 64-byte ping-pong round trips through the tunnel vs direct TLS (and via socat), p50/p99;
 // (c) time to 101 for N concurrent sessions to running VMs, through the real backend and its SQLite store,
-//     next to the floor: a bare Node TLS server that only connects and answers 101.
+//     next to the floor: a bare Node TLS server that only connects and answers 101; as a burst, and
+//     at a steady arrival rate with N sessions already open (--interval).
 // The client, the L7R and the peers run in separate processes so no two of them share an event loop.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -181,7 +182,8 @@ async function runL7r() {
   const backend = await ServeBackend.create({ node: 'bench', runtime, notifier: openNotifier(config), settings: async () => settings, logger, metrics: metrics.backend, nxPort: vmPort });
   const l7r = createL7rServer({ backend, tls: { cert, key }, auth: [createBuiltinAuthProvider(backend)], logger: logger.child({ component: 'l7r' }), metrics: metrics.l7r, limits: { maxConnections: 100_000 } });
   const { port } = await l7r.listen(0, '127.0.0.1');
-  // QVD_BENCH_PROFILE=DIR: a V8 CPU profile of the L7R process per measured part (not its set-up), DIR/l7r-PART.cpuprofile.
+  // QVD_BENCH_PROFILE=DIR: a V8 CPU profile of the L7R process per measured part (not its set-up), DIR/l7r-PART.cpuprofile;
+  // with QVD_BENCH_PROFILE_SCOPE=windows, part (c) is profiled only inside its L7R CPU windows instead, DIR/l7r-c-warm.cpuprofile etc.
   const profiler = process.env.QVD_BENCH_PROFILE ? new (await import('node:inspector')).Session() : undefined;
   const post = (method, params) => new Promise((resolve, reject) => profiler.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
   if (profiler !== undefined) {
@@ -190,7 +192,10 @@ async function runL7r() {
   }
   process.on('message', async (message) => {
     if (message === 'sessions') process.send({ sessions: l7r.activeSessions });
-    if (profiler !== undefined && message.profile === 'start') await post('Profiler.start');
+    if (profiler !== undefined && message.profile === 'start') {
+      await post('Profiler.start');
+      if (message.ack) process.send({ profiling: true });
+    }
     if (profiler !== undefined && message.profile === 'stop') {
       const { profile } = await post('Profiler.stop');
       await writeFile(join(process.env.QVD_BENCH_PROFILE, `l7r-${message.part}.cpuprofile`), JSON.stringify(profile));
@@ -376,7 +381,8 @@ async function main() {
   const rounds = arg('rounds', 3);
   const pings = arg('pings', 20_000);
   const concurrent = arg('sessions', 500);
-  // --only a|b|c runs some parts; --cold 0 skips the cold half of (c); --hash argon2id gives the users argon2id hashes.
+  // --only a|b|c runs some parts; --cold 0 skips the cold half of (c); --interval MS spaces the sustained arrivals of (c)
+  // (0 skips them); --hash argon2id gives the users argon2id hashes.
   const option = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
   const only = option('only', 'abc');
   const hash = option('hash', 'qvd-sha256');
@@ -434,10 +440,11 @@ async function main() {
     const parts = { a: benchThroughput, b: benchLatency, c: benchTimeTo101 };
     for (const [part, bench] of Object.entries(parts)) {
       if (!only.includes(part)) continue;
-      l7r.child.send({ profile: 'start' });
+      const whole = !(part === 'c' && process.env.QVD_BENCH_PROFILE_SCOPE === 'windows');
+      if (whole) l7r.child.send({ profile: 'start' });
       await bench(run);
-      l7r.child.send({ profile: 'stop', part });
-      if (process.env.QVD_BENCH_PROFILE) await once(l7r.child, 'message');
+      if (whole) l7r.child.send({ profile: 'stop', part });
+      if (whole && process.env.QVD_BENCH_PROFILE) await once(l7r.child, 'message');
     }
     console.log(`\nLoad average ${loadavg()[0].toFixed(2)} at the end.`);
     console.log('Goals: >= 90 % of bare TLS throughput and faster than socat; added RTT < 100 us p50; time to 101 p50 < 20 ms.');
@@ -501,6 +508,10 @@ async function benchLatency({ pings, peers, l7r, socatEcho }) {
  * real backend and store: warm (TLS already up, N requests sent at once) and cold (TCP + TLS + request,
  * all at once), the L7R side by side with the floor (a bare Node TLS -> TCP 101 responder). Times are
  * taken by the client, from the first request written to each 101 read.
+ *
+ * Then sustained: with N sessions open (tunnels live), N more TLS connections already up send their
+ * requests at a steady rate (--interval ms apart; the default 10, 100/s, the L7R keeps up with even
+ * on a busy machine, so the figures are latency, not queueing); each is timed from its own request.
  */
 async function benchTimeTo101({ concurrent, hash, peers, l7r }) {
   const request = (login, id) => `GET /qvd/connect_to_vm?id=${id}&qvd.client.os=linux HTTP/1.1\r\nAuthorization: ${basic(login)}\r\nConnection: Upgrade\r\nUpgrade: QVD/1.0\r\n\r\n`;
@@ -521,21 +532,36 @@ async function benchTimeTo101({ concurrent, hash, peers, l7r }) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
-  const warm = async (port, pid, texts) => {
+  // QVD_BENCH_PROFILE_SCOPE=windows: the L7R's profile covers exactly the CPU window of a measurement.
+  const profiled = process.env.QVD_BENCH_PROFILE && process.env.QVD_BENCH_PROFILE_SCOPE === 'windows';
+  const profileStart = async (name) => {
+    if (!profiled || name === undefined) return;
+    l7r.child.send({ profile: 'start', ack: true });
+    await once(l7r.child, 'message');
+  };
+  const profileStop = async (name) => {
+    if (!profiled || name === undefined) return;
+    l7r.child.send({ profile: 'stop', part: name });
+    await once(l7r.child, 'message');
+  };
+  const warm = async (port, pid, texts, profileAs) => {
     const samples = [];
     const sockets = await Promise.all(texts.map(() => tls(port)));
     await new Promise((resolve) => setTimeout(resolve, 200));
+    await profileStart(profileAs);
     const cpu = cpuSeconds(pid);
     const start = process.hrtime.bigint();
     await Promise.all(sockets.map((socket, i) => openSession(socket, texts[i], samples, start)));
     const wall = Number(process.hrtime.bigint() - start) / 1e6;
     const cpuPerSession = ((cpuSeconds(pid) - cpu) * 1000) / texts.length;
+    await profileStop(profileAs);
     for (const socket of sockets) socket.destroy();
     return { samples: samples.sort((a, b) => a - b), wall, cpuPerSession };
   };
-  const cold = async (port, pid, texts) => {
+  const cold = async (port, pid, texts, profileAs) => {
     const samples = [];
     const sockets = [];
+    await profileStart(profileAs);
     const cpu = cpuSeconds(pid);
     const start = process.hrtime.bigint();
     await Promise.all(
@@ -547,7 +573,34 @@ async function benchTimeTo101({ concurrent, hash, peers, l7r }) {
     );
     const wall = Number(process.hrtime.bigint() - start) / 1e6;
     const cpuPerSession = ((cpuSeconds(pid) - cpu) * 1000) / texts.length;
+    await profileStop(profileAs);
     for (const socket of sockets) socket.destroy();
+    return { samples: samples.sort((a, b) => a - b), wall, cpuPerSession };
+  };
+  // N sessions opened first and kept open (their tunnels idle but live), then `texts` sent on
+  // already-connected TLS sockets at `intervalMs` apart, by a clock (not chained timers, which drift).
+  const sustained = async (port, pid, baseTexts, texts, intervalMs, profileAs) => {
+    const base = await Promise.all(baseTexts.map(() => tls(port)));
+    await Promise.all(base.map((socket, i) => openSession(socket, baseTexts[i], [], process.hrtime.bigint())));
+    const sockets = await Promise.all(texts.map(() => tls(port)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await profileStart(profileAs);
+    const samples = [];
+    const opened = [];
+    const cpu = cpuSeconds(pid);
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < texts.length; i++) {
+      const due = start + BigInt(Math.round(i * intervalMs * 1e6));
+      const wait = Number(due - process.hrtime.bigint()) / 1e6;
+      if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, Math.floor(wait)));
+      while (process.hrtime.bigint() < due) await new Promise((resolve) => setImmediate(resolve));
+      opened.push(openSession(sockets[i], texts[i], samples, process.hrtime.bigint()));
+    }
+    await Promise.all(opened);
+    const wall = Number(process.hrtime.bigint() - start) / 1e6;
+    const cpuPerSession = ((cpuSeconds(pid) - cpu) * 1000) / texts.length;
+    await profileStop(profileAs);
+    for (const socket of [...base, ...sockets]) socket.destroy();
     return { samples: samples.sort((a, b) => a - b), wall, cpuPerSession };
   };
   const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
@@ -562,13 +615,22 @@ async function benchTimeTo101({ concurrent, hash, peers, l7r }) {
   const results = [];
   results.push(['warm', 'floor: bare Node TLS -> TCP 101', await warm(peers.ports.floor, peers.child.pid, requests(0))]);
   await settle();
-  results.push(['warm', 'L7R + backend + SQLite store', await warm(l7r.ports.l7r, l7r.child.pid, requests(0))]);
+  results.push(['warm', 'L7R + backend + SQLite store', await warm(l7r.ports.l7r, l7r.child.pid, requests(0), 'c-warm')]);
   await sessionsEnded();
   await settle();
   if (arg('cold', 1) !== 0) {
     results.push(['cold', 'floor: bare Node TLS -> TCP 101', await cold(peers.ports.floor, peers.child.pid, requests(concurrent))]);
     await settle();
-    results.push(['cold', 'L7R + backend + SQLite store', await cold(l7r.ports.l7r, l7r.child.pid, requests(concurrent))]);
+    results.push(['cold', 'L7R + backend + SQLite store', await cold(l7r.ports.l7r, l7r.child.pid, requests(concurrent), 'c-cold')]);
+    await sessionsEnded();
+  }
+  const intervalMs = arg('interval', 10);
+  if (intervalMs > 0) {
+    await settle();
+    // Users u1..uN hold the open sessions, u(N+1)..u2N arrive (the warm and cold rounds' users, their sessions ended).
+    results.push(['sustained', 'floor: bare Node TLS -> TCP 101', await sustained(peers.ports.floor, peers.child.pid, requests(0), requests(concurrent), intervalMs)]);
+    await settle();
+    results.push(['sustained', 'L7R + backend + SQLite store', await sustained(l7r.ports.l7r, l7r.child.pid, requests(0), requests(concurrent), intervalMs, 'c-sustained')]);
     await sessionsEnded();
   }
   const ms = (value) => `${value.toFixed(1).padStart(8)} ms`;
@@ -578,7 +640,12 @@ async function benchTimeTo101({ concurrent, hash, peers, l7r }) {
   for (const [kind, name, r] of results) {
     if (kind !== phase) {
       phase = kind;
-      console.log(kind === 'warm' ? `    warm: TLS up, ${concurrent} requests sent at once` : `    cold: TCP + TLS + request, all ${concurrent} at once`);
+      if (kind === 'warm') console.log(`    warm: TLS up, ${concurrent} requests sent at once`);
+      else if (kind === 'cold') console.log(`    cold: TCP + TLS + request, all ${concurrent} at once`);
+      else
+        console.log(
+          `    sustained: ${concurrent} sessions open (tunnels live), ${concurrent} more requests on TLS already up, one every ${intervalMs} ms (${(1000 / intervalMs).toFixed(0)}/s); each timed from its own request`,
+        );
     }
     console.log(`      ${name.padEnd(34)}${ms(quantile(r.samples, 0.5))} ${ms(quantile(r.samples, 0.99))} ${r.wall.toFixed(0).padStart(6)} ms   ${r.cpuPerSession.toFixed(2)} ms`);
   }

@@ -27,6 +27,7 @@ export interface AuthMemo {
 }
 
 const EMPTY = Buffer.alloc(0);
+const noop = (): void => undefined;
 
 /**
  * One client TLS connection in its HTTP phase: reads requests one after the
@@ -41,7 +42,13 @@ const EMPTY = Buffer.alloc(0);
 export class ClientConnection {
   readonly ip: string;
   authMemo: AuthMemo | undefined;
-  private readonly gone = new AbortController();
+  /**
+   * Made on first use of `signal`: an AbortSignal is an EventTarget, costly
+   * to create and to listen on, and most requests never need one (see `onGone`).
+   */
+  private gone: AbortController | undefined;
+  private isGone = false;
+  private goneHooks: Set<() => void> | undefined;
   private buffered: Buffer = EMPTY;
   private busy = false;
   private detached = false;
@@ -60,7 +67,7 @@ export class ClientConnection {
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.once('close', () => {
-      this.gone.abort();
+      this.markGone();
       this.clearTimer();
       options.onClose(this);
     });
@@ -77,11 +84,36 @@ export class ClientConnection {
 
   /** Aborted when the client goes away (FIN, reset, timeout, shutdown). */
   get signal(): AbortSignal {
+    if (this.gone === undefined) {
+      this.gone = new AbortController();
+      if (this.isGone) this.gone.abort();
+    }
     return this.gone.signal;
   }
 
   get closed(): boolean {
-    return this.gone.signal.aborted || this.socket.destroyed;
+    return this.isGone || this.socket.destroyed;
+  }
+
+  /**
+   * `hook` runs (synchronously, once) when the client goes away, as an
+   * 'abort' listener on `signal` would, without making the signal; not when
+   * it is gone already. Returns the function that removes it.
+   */
+  onGone(hook: () => void): () => void {
+    if (this.isGone) return noop;
+    this.goneHooks ??= new Set();
+    this.goneHooks.add(hook);
+    return () => this.goneHooks?.delete(hook);
+  }
+
+  private markGone(): void {
+    if (this.isGone) return;
+    this.isGone = true;
+    this.gone?.abort();
+    const hooks = this.goneHooks;
+    this.goneHooks = undefined;
+    if (hooks !== undefined) for (const hook of hooks) hook();
   }
 
   /** Neither handling a request nor a tunnel: safe to close on shutdown. */
@@ -134,7 +166,7 @@ export class ClientConnection {
   private readonly onEnd = (): void => {
     this.peerEnded = true;
     // A client that stops sending while a VM is prepared for it has given up (the original client never half-closes).
-    this.gone.abort();
+    this.markGone();
     if (!this.busy) this.endWith();
   };
 

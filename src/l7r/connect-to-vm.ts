@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import { BoundLog } from './bound-log.js';
 import type { ClientConnection, RequestResult } from './client-connection.js';
 import { connectEndpoint } from './connect-endpoint.js';
 import { authenticate } from './connection-auth.js';
@@ -53,7 +53,7 @@ export async function connectToVm(context: L7rContext, connection: ClientConnect
 
 /** One connect from preparation to the 101, and the session it opens. */
 class ConnectAttempt {
-  private childLog: Logger | undefined;
+  private boundLog: BoundLog | undefined;
   /** Aborts the backend's preparation and our connect to the VM: client gone, timeout, takeover. */
   private readonly abort = new AbortController();
   private endpoint: VmEndpoint | undefined;
@@ -70,15 +70,14 @@ class ConnectAttempt {
     private readonly count: (outcome: ConnectOutcome) => void,
   ) {}
 
-  private get log(): Logger {
-    this.childLog ??= this.context.logger.child({ ip: this.connection.ip, port: this.connection.socket.remotePort, user: this.user.key, vm: this.vmId });
-    return this.childLog;
+  private get log(): BoundLog {
+    this.boundLog ??= new BoundLog(this.context.logger, { ip: this.connection.ip, port: this.connection.socket.remotePort, user: this.user.key, vm: this.vmId });
+    return this.boundLog;
   }
 
   async run(params: Readonly<Record<string, string>>): Promise<RequestResult> {
     const { connection, context } = this;
-    const onGone = (): void => this.abort.abort(new Error('client went away'));
-    connection.signal.addEventListener('abort', onGone, { once: true });
+    const offGone = connection.onGone(() => this.abort.abort(new Error('client went away')));
     // Bounds everything up to the 101: preparation, and a relay's desktop start on the VM's node.
     const timer = setTimeout(() => this.abort.abort(new Error('timed out preparing the virtual machine')), context.limits.prepareTimeoutMs);
     timer.unref();
@@ -90,7 +89,7 @@ class ConnectAttempt {
     const done = (): void => {
       preparing = false;
       clearTimeout(timer);
-      connection.signal.removeEventListener('abort', onGone);
+      offGone();
     };
     try {
       if (context.logger.isLevelEnabled('debug')) this.log.debug('connect requested');

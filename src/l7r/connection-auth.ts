@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import type { ClientConnection } from './client-connection.js';
 import type { L7rContext } from './l7r-context.js';
 import type { AuthOutcome } from './request-authenticator.js';
@@ -16,17 +16,17 @@ export async function authenticate(context: L7rContext, connection: ClientConnec
   if (basic && memo !== undefined && memo.fingerprint === fingerprint && Date.now() - memo.at < AUTH_MEMO_MS) {
     return { kind: 'ok', user: memo.user, scheme: memo.scheme };
   }
-  const outcome = await context.authenticator.authenticate(head, connection.ip, connection.signal);
+  const outcome = await context.authenticator.authenticate(head, connection.ip, () => connection.signal);
   connection.authMemo = outcome.kind === 'ok' && basic ? { fingerprint, user: outcome.user, scheme: outcome.scheme, at: Date.now() } : undefined;
   return outcome;
 }
 
 /** A digest of everything that went into the login (credentials and Auth-* parameters), so the memo keeps no password. */
 function credentialFingerprint(head: RequestHead): string {
-  const hash = createHash('sha256');
+  let text = '';
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
-    if (lower === 'authorization' || lower.startsWith('auth-')) hash.update(`${lower}\0${value}\0`);
+    if (lower === 'authorization' || lower.startsWith('auth-')) text += `${lower}\0${value}\0`;
   }
-  return hash.digest('base64');
+  return sha256(text, 'base64');
 }

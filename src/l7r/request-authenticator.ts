@@ -35,7 +35,9 @@ const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$BFV3faIEq8tx47U0gh4q3g$+QaMWl
 export class RequestAuthenticator {
   constructor(private readonly options: RequestAuthenticatorOptions) {}
 
-  async authenticate(head: RequestHead, ip: string, signal: AbortSignal): Promise<AuthOutcome> {
+  /** `signal` may be given as a function that makes it: it is then made only if something waits on it. */
+  async authenticate(head: RequestHead, ip: string, signal: AbortSignal | (() => AbortSignal)): Promise<AuthOutcome> {
+    const getSignal = typeof signal === 'function' ? signal : (): AbortSignal => signal;
     const credentials: Credentials =
       headerCount(head, 'Authorization') > 1 ? { kind: 'malformed', reason: 'several authorization headers' } : parseAuthorization(headerValue(head, 'Authorization'));
     if (credentials.kind === 'none') return this.refuse(ip, undefined, 'no-credentials', 401, false);
@@ -49,7 +51,7 @@ export class RequestAuthenticator {
       this.options.logger.warn({ ip, login, reason: 'throttled', retryAfterMs: ticket.retryAfterMs }, 'login refused');
       return { kind: 'refused', status: 429, retryAfterSeconds: Math.ceil(ticket.retryAfterMs / 1000) };
     }
-    if (ticket.waitMs > 0 && !(await sleep(ticket.waitMs, signal))) return { kind: 'refused', status: 401 };
+    if (ticket.waitMs > 0 && !(await sleep(ticket.waitMs, getSignal()))) return { kind: 'refused', status: 401 };
 
     if (credentials.kind === 'bearer') return this.bearer(credentials.tokens, ip);
     const attempt = {
@@ -58,7 +60,9 @@ export class RequestAuthenticator {
       password: credentials.password,
       extra: authExtraParameters(head),
       ip,
-      signal,
+      get signal(): AbortSignal {
+        return getSignal();
+      },
     };
     let verdict: AuthVerdict = { kind: 'unknown' };
     let provider = 'none';

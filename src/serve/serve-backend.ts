@@ -1,7 +1,8 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { NX_PORT } from '../hkd/readiness-probe.js';
+import { sha256 } from '../sha256.js';
 import type { VmaControl } from '../hkd/vma-control.js';
 import { PrepareError, type AuthenticatedUser, type L7rBackend, type L7rUserRecord, type L7rVm, type RelayedSession, type VmEndpoint } from '../l7r/l7r-backend.js';
 import { newSlaveKey } from '../l7r/slave-key.js';
@@ -472,7 +473,7 @@ export class ServeBackend implements L7rBackend {
 
 /** Only a hash is stored: a copy of the table gives nobody a working token. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256(token, 'hex');
 }
 
 /** `host:port` or `[v6]:port` as the HKD publishes it; undefined when absent or unreadable. */

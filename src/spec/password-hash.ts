@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 
 /**
  * The two password hash formats qvd stores:
@@ -27,7 +28,7 @@ export function passwordHashKind(text: string): PasswordHashKind | undefined {
 
 /** The original QVD hash of `password`, in qvd's `$qvd-sha256$` notation. */
 export function qvdSha256(password: string, salt: string = QVD_DEFAULT_SALT): string {
-  const digest = createHash('sha256').update(salt + password, 'utf8').digest('base64').replace(/=+$/, '');
+  const digest = sha256(salt + password, 'base64').replace(/=+$/, '');
   return `$qvd-sha256$${salt}$${digest}`;
 }
 

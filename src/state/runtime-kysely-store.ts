@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely, type Updateable } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type QueryResult, type Updateable } from 'kysely';
 import type { PowerState } from '../spec/spec-document.js';
 import type { RuntimeDatabase, VmRuntimeTable } from './runtime-schema.js';
 import type {
@@ -30,6 +30,66 @@ export interface KyselyRuntimeStoreOptions {
 
 const bool = (value: unknown): boolean => value === true || value === 1;
 
+/** Compiled once: building a raw query anew costs more than SQLite takes to run it. */
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
+
+/** A compiled transition UPDATE; `sources[i]` is the index of parameter i in the values, or -1 for a constant of the SQL. */
+interface TransitionUpdate {
+  readonly compiled: CompiledQuery<unknown>;
+  readonly sources: readonly number[];
+}
+
+/** What a transition's UPDATE returns, for its event. */
+interface TransitionRow {
+  readonly vm: string;
+  readonly state: string;
+  readonly command: string | null;
+  readonly node: string | null;
+  readonly user_state: string;
+}
+
+/** Raw SQL (an increment) rather than a value: part of the statement's text, not a parameter. */
+function isRawSql(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'toOperationNode' in value;
+}
+
+/**
+ * Build a transition UPDATE with a marker in place of each value (the id
+ * first, then the SET values, then the WHERE values, as #transitionUpdate
+ * lists them), compile it, and note which parameter is which value.
+ */
+function compileTransitionUpdate(
+  db: Kysely<RuntimeDatabase>,
+  set: Record<string, unknown>,
+  wheres: readonly { column: 'state' | 'command' | 'node' | 'session_id' | 'session_takeover'; value: string | null | readonly string[] }[],
+  count: number,
+  returning: boolean,
+): TransitionUpdate {
+  const markers = Array.from({ length: count }, (_, i) => `\u0000qvd-parameter-${i}\u0000`);
+  let next = 0;
+  const mark = (): string => markers[next++]!;
+  const idMarker = mark();
+  const marked: Record<string, unknown> = {};
+  for (const column in set) marked[column] = isRawSql(set[column]) ? set[column] : mark();
+  let q = db
+    .updateTable('vm_runtime')
+    .set(marked as Updateable<VmRuntimeTable>)
+    .where('id', '=', idMarker as unknown as number)
+    .where('retired_at', 'is', null);
+  for (const { column, value } of wheres) {
+    if (value === null) q = q.where(column, 'is', null);
+    else if (typeof value === 'string') q = q.where(column, '=', mark());
+    else q = q.where(column, 'in', value.map(() => mark()));
+  }
+  const compiled = (returning ? q.returning(['vm', 'state', 'command', 'node', 'user_state']).compile() : q.compile()) as CompiledQuery<unknown>;
+  const index = new Map(markers.map((m, i) => [m, i]));
+  const sources = compiled.parameters.map((p) => (typeof p === 'string' ? (index.get(p) ?? -1) : -1));
+  if (new Set(sources.filter((i) => i !== -1)).size !== count) throw new Error(`transition UPDATE did not take every value as a parameter: ${compiled.sql}`);
+  return { compiled, sources };
+}
+
 /**
  * RuntimeStore over kysely, the same queries on SQLite and PostgreSQL. Each
  * write is one short transaction (BEGIN IMMEDIATE on SQLite, so writers queue
@@ -49,6 +109,8 @@ export class KyselyRuntimeStore implements RuntimeStore {
   /** Transitions waiting for the next group commit (SQLite). */
   readonly #pending: { step: (db: Kysely<RuntimeDatabase>) => Promise<boolean>; resolve: (ok: boolean) => void; reject: (error: unknown) => void }[] = [];
   #committing = false;
+  /** Compiled transition UPDATEs by shape (see #transitionUpdate). */
+  readonly #transitionUpdates = new Map<string, TransitionUpdate>();
   /** The reads and writes every connect makes, compiled once (see compiled-once.ts). */
   readonly #hot = {
     vmById: new CompiledOnce(([id]) => this.#views().where('r.id', '=', id as number)),
@@ -252,16 +314,18 @@ export class KyselyRuntimeStore implements RuntimeStore {
   }
 
   async #transitionIn(db: Kysely<RuntimeDatabase>, id: number, expect: VmExpect, patch: VmPatch, reason: string, now: string): Promise<boolean> {
+    if (patch.state === undefined) {
+      // The state stays (a session claimed, connected, ended): the event needs nothing of the row before the
+      // UPDATE that the UPDATE does not return, so one statement less than reading the row first.
+      const after = (await this.#transitionUpdate(db, id, expect, patchColumns(patch, reason, now, ''), true)).rows[0] as TransitionRow | undefined;
+      if (after === undefined) return false;
+      await this.#hot.event.run(db, [this.#eventId(now), now, id, after.vm, after.node, after.state, after.state, after.command, after.user_state, reason, this.actor]);
+      return true;
+    }
     const before = (await this.#hot.before.run(db, [id])).rows[0];
     if (before === undefined) return false;
-    let q = db.updateTable('vm_runtime').set(patchColumns(patch, reason, now, before.state)).where('id', '=', id).where('retired_at', 'is', null);
-    if (expect.state !== undefined) q = typeof expect.state === 'string' ? q.where('state', '=', expect.state) : q.where('state', 'in', [...expect.state]);
-    if (expect.command !== undefined) q = expect.command === null ? q.where('command', 'is', null) : q.where('command', '=', expect.command);
-    if (expect.node !== undefined) q = expect.node === null ? q.where('node', 'is', null) : q.where('node', '=', expect.node);
-    if (expect.sessionId !== undefined) q = expect.sessionId === null ? q.where('session_id', 'is', null) : q.where('session_id', '=', expect.sessionId);
-    if (expect.sessionTakeover !== undefined) q = expect.sessionTakeover === null ? q.where('session_takeover', 'is', null) : q.where('session_takeover', '=', expect.sessionTakeover);
-    const result = await q.executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) return false;
+    const result = await this.#transitionUpdate(db, id, expect, patchColumns(patch, reason, now, before.state), false);
+    if (Number(result.numAffectedRows ?? 0n) !== 1) return false;
     await this.#hot.event.run(db, [
       this.#eventId(now),
       now,
@@ -276,6 +340,50 @@ export class KyselyRuntimeStore implements RuntimeStore {
       this.actor,
     ]);
     return true;
+  }
+
+  /**
+   * The compare-and-set UPDATE of a transition. Its SQL depends only on the
+   * transition's shape (the columns set, the expectations and which of them
+   * are null), a handful of shapes in all: each is built and compiled by
+   * kysely once, then run with the values in the order the SQL takes them.
+   * With `returning`, the updated row's TransitionRow columns come back (no
+   * row: nothing matched).
+   */
+  #transitionUpdate(db: Kysely<RuntimeDatabase>, id: number, expect: VmExpect, set: Record<string, unknown>, returning: boolean): Promise<QueryResult<unknown>> {
+    const values: unknown[] = [id];
+    let key = returning ? 'returning:' : '';
+    for (const column in set) {
+      const value = set[column];
+      if (isRawSql(value)) key += `${column}=raw,`;
+      else {
+        key += `${column}=?,`;
+        values.push(value);
+      }
+    }
+    const wheres: { column: 'state' | 'command' | 'node' | 'session_id' | 'session_takeover'; value: string | null | readonly string[] }[] = [];
+    if (expect.state !== undefined) wheres.push({ column: 'state', value: expect.state });
+    if (expect.command !== undefined) wheres.push({ column: 'command', value: expect.command });
+    if (expect.node !== undefined) wheres.push({ column: 'node', value: expect.node });
+    if (expect.sessionId !== undefined) wheres.push({ column: 'session_id', value: expect.sessionId });
+    if (expect.sessionTakeover !== undefined) wheres.push({ column: 'session_takeover', value: expect.sessionTakeover });
+    for (const { column, value } of wheres) {
+      if (value === null) key += `|${column} null`;
+      else if (typeof value === 'string') {
+        key += `|${column}=?`;
+        values.push(value);
+      } else {
+        key += `|${column} in ${value.length}`;
+        values.push(...value);
+      }
+    }
+    let shape = this.#transitionUpdates.get(key);
+    if (shape === undefined) {
+      shape = compileTransitionUpdate(db, set, wheres, values.length, returning);
+      this.#transitionUpdates.set(key, shape);
+    }
+    const parameters = shape.sources.map((source, i) => (source === -1 ? shape.compiled.parameters[i] : values[source]));
+    return db.executeQuery({ ...shape.compiled, parameters });
   }
 
   async recordVmaHealth(id: number, ok: boolean): Promise<void> {
@@ -486,15 +594,15 @@ export class KyselyRuntimeStore implements RuntimeStore {
   #write<T>(fn: (db: Kysely<RuntimeDatabase>) => Promise<T>): Promise<T> {
     if (this.dialect === 'postgres') return this.#db.transaction().execute(fn);
     return this.#db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
+      await conn.executeQuery(BEGIN_IMMEDIATE);
       let result: T;
       try {
         result = await fn(conn);
       } catch (error) {
-        await sql`rollback`.execute(conn).catch(() => undefined);
+        await conn.executeQuery(ROLLBACK).catch(() => undefined);
         throw error;
       }
-      await sql`commit`.execute(conn);
+      await conn.executeQuery(COMMIT);
       return result;
     });
   }

@@ -41,4 +41,29 @@ describe('runtime store group commit (SQLite)', () => {
     expect((await runtime.vm(a2))!.runtime).toMatchObject({ command: null, userState: 'connecting' });
     expect((await runtime.events({ vmId: a2 })).map((e) => e.reason)).toEqual(['a2 connecting']);
   });
+
+  it('records in each event the row as the transition left it, whether or not the state changed', async () => {
+    const { runtime } = await store();
+    const id = (await runtime.vmByName('a1'))!.runtime.id;
+    expect(await runtime.transitionVm(id, { state: 'stopped', command: null }, { command: 'start', node: 'node1' }, 'start')).toBe(true);
+    expect(await runtime.transitionVm(id, { state: 'stopped', command: 'start' }, { state: 'running', command: null }, 'running')).toBe(true);
+    const session = { id: 's1', node: 'node1', pid: 1, host: 'h', takeoverBy: null };
+    expect(await runtime.transitionVm(id, { state: 'running', sessionId: null }, { session, userState: 'connecting' }, 'claim')).toBe(true);
+    expect(await runtime.transitionVm(id, { sessionId: 's1' }, { userState: 'connected' }, 'connected')).toBe(true);
+    // Expectations that no longer hold change nothing and record nothing, with or without a state in the patch.
+    expect(await runtime.transitionVm(id, { sessionId: 'other' }, { session: null, userState: 'disconnected' }, 'not mine')).toBe(false);
+    expect(await runtime.transitionVm(id, { state: 'stopped' }, { state: 'starting' }, 'not stopped')).toBe(false);
+    expect(await runtime.transitionVm(id, { state: ['running', 'starting'], sessionId: 's1' }, { command: 'stop' }, 'stop')).toBe(true);
+    expect(await runtime.transitionVm(id, { sessionId: 's1' }, { session: null, userState: 'disconnected', vmaFailures: 'increment' }, 'ended')).toBe(true);
+    const events = (await runtime.events({ vmId: id })).map(({ reason, from, to, command, node, userState, vm }) => ({ reason, from, to, command, node, userState, vm }));
+    expect(events).toEqual([
+      { reason: 'start', from: 'stopped', to: 'stopped', command: 'start', node: 'node1', userState: 'disconnected', vm: 'a1' },
+      { reason: 'running', from: 'stopped', to: 'running', command: null, node: 'node1', userState: 'disconnected', vm: 'a1' },
+      { reason: 'claim', from: 'running', to: 'running', command: null, node: 'node1', userState: 'connecting', vm: 'a1' },
+      { reason: 'connected', from: 'running', to: 'running', command: null, node: 'node1', userState: 'connected', vm: 'a1' },
+      { reason: 'stop', from: 'running', to: 'running', command: 'stop', node: 'node1', userState: 'connected', vm: 'a1' },
+      { reason: 'ended', from: 'running', to: 'running', command: 'stop', node: 'node1', userState: 'disconnected', vm: 'a1' },
+    ]);
+    expect((await runtime.vm(id))!.runtime).toMatchObject({ session: null, userState: 'disconnected', command: 'stop', vmaFailures: 1 });
+  });
 });
