@@ -47,7 +47,11 @@ const arg = (name, fallback) => {
  * `QVD_BENCH_SINK=node` (or no python3) keeps the Node sink.
  */
 const PYTHON_SINK = `
-import socket, sys, threading
+import os, socket, sys, threading
+def orphaned():
+    sys.stdin.buffer.read()  # EOF: the peers process is gone
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
 s = socket.socket()
 s.bind(('127.0.0.1', int(sys.argv[1])))
 s.listen(128)
@@ -72,7 +76,7 @@ while True:
 
 async function startPythonSink() {
   if (process.env.QVD_BENCH_SINK === 'node') return undefined;
-  const child = spawn('python3', ['-c', PYTHON_SINK, '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('python3', ['-c', PYTHON_SINK, '0'], { stdio: ['pipe', 'pipe', 'ignore'] });
   const port = await new Promise((resolve) => {
     child.once('error', () => resolve(undefined));
     child.once('exit', () => resolve(undefined));
