@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // L7R benchmark: one run on loopback, three processes (this client, the L7R, the peers) plus socat.
 //
-//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 3] [--pings 20000] [--sessions 500] [--interval 10]
+//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 3] [--pings 20000] [--sessions 500] [--interval 10] [--only abc] [--direction both]
 //
 // (a) bulk throughput of a TLS client: through the L7R tunnel to a TCP sink, vs the same client to a bare
 //     Node TLS sink (no relay), vs socat doing the same TLS termination and relay;
@@ -10,6 +10,15 @@
 //     next to the floor: a bare Node TLS server that only connects and answers 101; as a burst, and
 //     at a steady arrival rate with N sessions already open (--interval).
 // The client, the L7R and the peers run in separate processes so no two of them share an event loop.
+//
+// (a) also prints the CPU per GiB of every process on each path (client + relay + TCP peer): on a
+// small machine they share the cores, so what the peers burn is taken from the relay. The TCP sink
+// that stands in for the VM in the relays' upload (L7R and socat alike; the bare path has none) is a
+// python3 process reading into one 1 MiB buffer, like a VM's NX agent in C, not a Node server reading
+// 64 KiB per call into a new buffer (which cost ~0.5 s/GiB behind the L7R, ~1 s/GiB behind socat's
+// 16 KiB writes, on 2 cores). QVD_BENCH_SINK=node (or no python3) keeps the Node sink.
+// --direction upload|download runs one direction of (a). QVD_BENCH_L7R_ARGS adds node flags to the
+// L7R process only (e.g. "--trace-gc", "--max-semi-space-size=1"); QVD_BENCH_PROFILE=DIR, see runL7r.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -30,20 +39,71 @@ const arg = (name, fallback) => {
 
 // ---------------------------------------------------------------- peers: the VMs' stand-ins, bare TLS endpoints, the floor
 
+/**
+ * The TCP sink of (a) upload, the VM's stand-in (an NX agent reads its socket into one buffer, in C): a
+ * Python process that reads into one reused 1 MiB buffer, counts, and on the sender's FIN answers
+ * "OK <n>" and closes. Node's server sockets cannot read into a caller's buffer (`onread` is for
+ * sockets Node connects), so a Node sink reads 64 KiB at a time into a new buffer each, and with three
+ * busy processes on two cores that stand-in's CPU is taken from the relay it is meant to measure.
+ * `QVD_BENCH_SINK=node` (or no python3) keeps the Node sink.
+ */
+const PYTHON_SINK = `
+import os, socket, sys, threading
+def orphaned():
+    sys.stdin.buffer.read()  # EOF: the peers process is gone
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+s = socket.socket()
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(128)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    buf = bytearray(1 << 20)
+    n = 0
+    try:
+        while True:
+            r = c.recv_into(buf)
+            if r == 0:
+                break
+            n += r
+        c.sendall(b'OK %d\\n' % n)
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
+async function startPythonSink() {
+  if (process.env.QVD_BENCH_SINK === 'node') return undefined;
+  const child = spawn('python3', ['-c', PYTHON_SINK, '0'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const port = await new Promise((resolve) => {
+    child.once('error', () => resolve(undefined));
+    child.once('exit', () => resolve(undefined));
+    child.stdout.once('data', (data) => resolve(Number(data.toString().trim())));
+  });
+  if (port === undefined) return undefined;
+  process.on('exit', () => child.kill());
+  return { child, port };
+}
+
 /** Listen on 127.0.0.1, .2 and .3 at one port: the backend reaches every "VM" at its IP and one NX port, like real VMs. */
 async function listenVms(handlers) {
   for (let attempt = 0; attempt < 20; attempt++) {
+    // The sink at 127.0.0.1 is the Python one when it starts (see PYTHON_SINK).
+    const python = await startPythonSink();
     const servers = handlers.map((handler) => createTcpServer({ allowHalfOpen: true }, handler));
     try {
-      servers[0].listen(0, '127.0.0.1');
-      await once(servers[0], 'listening');
-      const port = servers[0].address().port;
-      for (let i = 1; i < servers.length; i++) {
+      let port = python?.port ?? 0;
+      for (let i = python === undefined ? 0 : 1; i < servers.length; i++) {
         servers[i].listen(port, `127.0.0.${i + 1}`);
         await once(servers[i], 'listening');
+        port = servers[i].address().port;
       }
-      return port;
+      return { port, sinkPid: python?.child.pid ?? process.pid };
     } catch {
+      python?.child.kill();
       for (const server of servers) server.close();
     }
   }
@@ -91,7 +151,7 @@ async function runPeers() {
     return server.address().port;
   };
   // The "VMs": sink at 127.0.0.1, echo at 127.0.0.2, source at 127.0.0.3, all on one port.
-  const vmPort = await listenVms([sink, echo, source]);
+  const { port: vmPort, sinkPid } = await listenVms([sink, echo, source]);
   // The floor for (c): the least a Node TLS front door can do per session (read a request head, TCP
   // connect, write a 101, pipe), with no HTTP parsing, authentication, store or logging.
   const floor = (client) => {
@@ -114,6 +174,7 @@ async function runPeers() {
   };
   const ports = {
     vm: vmPort,
+    sinkPid,
     tlsSource: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, source)),
     tlsSink: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, sink)),
     tlsEcho: await listen(createTlsServer({ cert, key, allowHalfOpen: true }, (socket) => echo(socket))),
@@ -347,7 +408,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const mib = (bytesPerSecond) => `${(bytesPerSecond / 2 ** 20).toFixed(0)} MiB/s`;
 
 async function startChild(childRole, env) {
-  const child = fork(here, ['--role', childRole], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(here, ['--role', childRole], { execArgv: [...process.execArgv, ...(childRole === 'l7r' && process.env.QVD_BENCH_L7R_ARGS ? process.env.QVD_BENCH_L7R_ARGS.split(' ') : [])], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
   return { child, ports: message.ready };
 }
@@ -434,9 +495,10 @@ async function main() {
     }
     // Other work on the machine skews every number here: say how busy it was.
     console.log(`qvd L7R benchmark: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model.trim()}, loopback, load average ${loadavg()[0].toFixed(2)} at start`);
-    console.log(`TLS: L7R and bare sink ${cipher}; socat ${socatCipher} (${socatVersion()})\n`);
+    console.log(`TLS: L7R and bare sink ${cipher}; socat ${socatCipher} (${socatVersion()})`);
+    console.log(`TCP sink of the relays' upload ("the VM"): ${peers.ports.sinkPid === peers.child.pid ? 'Node, 64 KiB reads' : 'python3, 1 MiB reads into one buffer'}\n`);
 
-    const run = { total, gib, rounds, pings, concurrent, hash, peers, l7r, socatSink, socatEcho, socatSource };
+    const run = { total, gib, rounds, directions: option('direction', 'both'), pings, concurrent, hash, peers, l7r, socatSink, socatEcho, socatSource };
     const parts = { a: benchThroughput, b: benchLatency, c: benchTimeTo101 };
     for (const [part, bench] of Object.entries(parts)) {
       if (!only.includes(part)) continue;
@@ -454,18 +516,27 @@ async function main() {
 }
 
 /** (a) Bulk throughput both ways, rounds interleaved so drift hits every variant alike; CPU per GiB of the process that terminates TLS. */
-async function benchThroughput({ total, gib, rounds, peers, l7r, socatSink, socatSource }) {
-  for (const direction of ['upload', 'download']) {
+async function benchThroughput({ total, gib, rounds, directions, peers, l7r, socatSink, socatSource }) {
+  for (const direction of ['upload', 'download'].filter((d) => directions === 'both' || d === directions)) {
     const move = direction === 'upload' ? bulk : download;
     const results = { bare: [], l7r: [], socat: [] };
     const cpu = { bare: [], l7r: [], socat: [] };
+    // Every process on the path, CPU s/GiB: the client (this process), the relay (none for bare), the TCP peer.
+    const everyone = { bare: [], l7r: [], socat: [] };
     const measure = async (name, pid, open) => {
       const socket = await open();
       const before = cpuSeconds(pid);
+      // The peers process and, if it runs apart, the Python sink (idle but for the relays' upload).
+      const peerCpu = () => cpuSeconds(peers.child.pid) + (peers.ports.sinkPid === peers.child.pid ? 0 : cpuSeconds(peers.ports.sinkPid));
+      const peerBefore = peerCpu();
+      const clientBefore = process.cpuUsage();
       results[name].push(await move(socket, total));
+      const client = process.cpuUsage(clientBefore);
       // socat's per-connection child is reaped (and its CPU added to the parent) just after the connection ends.
       if (name === 'socat') await new Promise((resolve) => setTimeout(resolve, 200));
       cpu[name].push((cpuSeconds(pid) - before) / gib);
+      const relay = name === 'bare' ? 0 : (cpuSeconds(pid) - before) / gib;
+      everyone[name].push([(client.user + client.system) / 1e6 / gib, relay, (peerCpu() - peerBefore) / gib]);
     };
     const socatPeer = direction === 'upload' ? socatSink : socatSource;
     for (let round = 0; round < rounds; round++) {
@@ -484,8 +555,16 @@ async function benchThroughput({ total, gib, rounds, peers, l7r, socatSink, soca
     console.log(`    L7R tunnel <-> TCP peer       ${mib(relay).padStart(12)}   ${((100 * relay) / bare).toFixed(1).padStart(7)} %     ${cpuText('l7r')} (L7R process)`);
     if (socat !== undefined) console.log(`    socat relay <-> TCP peer      ${mib(socat).padStart(12)}   ${((100 * socat) / bare).toFixed(1).padStart(7)} %     ${cpuText('socat')} (socat, children included)`);
     if (socat !== undefined) console.log(`    L7R / socat throughput: ${(relay / socat).toFixed(2)}x`);
+    const split = (name) => {
+      const rows = everyone[name];
+      const at = (i) => median(rows.map((row) => row[i])).toFixed(2);
+      return name === 'bare' ? `client ${at(0)} + peer ${at(2)}` : `client ${at(0)} + relay ${at(1)} + peer ${at(2)}`;
+    };
+    console.log(`    CPU s/GiB of every process: bare ${split('bare')}; l7r ${split('l7r')}${socat === undefined ? '' : `; socat ${split('socat')}`}`);
     const rounded = (values) => values.map((value) => (value / 2 ** 20).toFixed(0)).join(' ');
-    console.log(`    all rounds (MiB/s): bare ${rounded(results.bare)}; l7r ${rounded(results.l7r)}; socat ${rounded(results.socat)}\n`);
+    console.log(`    all rounds (MiB/s): bare ${rounded(results.bare)}; l7r ${rounded(results.l7r)}; socat ${rounded(results.socat)}`);
+    const cpuRounds = (name) => everyone[name].map((row) => row.map((value) => value.toFixed(2)).join('/')).join(' ');
+    console.log(`    all rounds (CPU s/GiB client/relay/peer): bare ${cpuRounds('bare')}; l7r ${cpuRounds('l7r')}; socat ${cpuRounds('socat')}\n`);
   }
 }
 
