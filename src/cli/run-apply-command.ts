@@ -16,6 +16,7 @@ import { LineReporter } from './line-reporter.js';
 import { ListrReporter } from './listr-reporter.js';
 import type { ApplyReporter } from '../reconcile/apply-plan.js';
 import { createNodeDrivers } from './node-drivers.js';
+import { trace, traced } from '../trace.js';
 
 export interface ApplyCommandInput {
   readonly file: string;
@@ -50,7 +51,7 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
     const store = await openStore(storeConfigOf(settingsDatabase(saved), dirname(saved.specFile)));
     opened = { desired: saved.desired, store, warnings: [] };
   } else {
-    opened = await openSpec(input.file, { withStore: true });
+    opened = await traced('spec: open (with the store)', () => openSpec(input.file, { withStore: true }));
   }
   // Live lines on a terminal (listr2), plain log lines for pipelines and logs.
   const live = process.stdout.isTTY === true && !input.json;
@@ -83,9 +84,11 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
       reporter,
     });
     await listr?.finish();
-    return summarise(outcome, input);
+    const summary = summarise(outcome, input);
+    trace('cli: summary printed');
+    return summary;
   } finally {
-    await opened.store.close();
+    await traced('store: close', () => opened.store.close());
   }
 }
 

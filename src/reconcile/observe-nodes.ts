@@ -3,6 +3,7 @@ import type { ObservedNode } from '../drivers/observed-state.js';
 import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
 import { runBounded } from './apply-plan.js';
 import { DOMAIN_PREFIX, POOL_NAME } from './naming.js';
+import { traced } from '../trace.js';
 
 export function observeScope(desired: DesiredState, node: DesiredNode): ObserveScope {
   return { network: desired.settings.network.name, pool: POOL_NAME, storageDir: node.storageDir, domainPrefix: DOMAIN_PREFIX };
@@ -17,7 +18,7 @@ export async function observeNodes(desired: DesiredState, nodes: ReadonlySet<str
   await runBounded(desired.nodes.filter((n) => nodes.has(n.name)), parallelism, async (node) => {
     const driver = drivers.forNode(node);
     try {
-      out.set(node.name, await driver.observe(observeScope(desired, node)));
+      out.set(node.name, await traced(`node ${node.name}: observe`, () => driver.observe(observeScope(desired, node))));
     } catch (e) {
       out.set(node.name, e instanceof Error ? e : new Error(String(e)));
     }

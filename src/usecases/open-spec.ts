@@ -6,6 +6,7 @@ import { readSpec } from '../spec/read-spec.js';
 import { withVmaSecrets } from '../spec/vma-secrets.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { storeConfigOf } from './store-location.js';
+import { trace, traced } from '../trace.js';
 
 export interface OpenedSpec {
   readonly file: string;
@@ -42,9 +43,11 @@ export async function openSpec(file: string, opts: { withStore: boolean; env?: N
         ? {
             snapshotFor: async (document) => {
               // The store's code (kysely, SQLite) loads only for commands that use it: not for validate.
+              trace('spec: parsed and schema-valid');
               const { openStore } = await import('../state/open-store.js');
-              store = await openStore(storeConfigOf(document.settings?.database, dirname(path), env));
-              snapshot = await store.snapshot();
+              trace('store: code loaded');
+              store = await traced('store: open + migrate', () => openStore(storeConfigOf(document.settings?.database, dirname(path), env)));
+              snapshot = await traced('store: snapshot', () => (store as Store).snapshot());
               return snapshot;
             },
           }
@@ -58,7 +61,8 @@ export async function openSpec(file: string, opts: { withStore: boolean; env?: N
     if (store === undefined || snapshot === undefined) return { file: path, desired: read.desired, warnings };
     // Every command that renders domains opens the store: its key gives each
     // VM the same agent secret in plan, apply and serve (no false drift).
-    const desired = withVmaSecrets(read.desired, await store.vmaKey());
+    trace('spec: resolved');
+    const desired = withVmaSecrets(read.desired, await traced('store: vma key', () => (store as Store).vmaKey()));
     return { file: path, desired, warnings, store, snapshot };
   } catch (e) {
     await (store as Store | undefined)?.close();

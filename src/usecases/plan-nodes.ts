@@ -5,6 +5,7 @@ import type { Plan } from '../reconcile/plan.js';
 import type { DesiredState } from '../spec/desired-state.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { stat } from 'node:fs/promises';
+import { trace, traced } from '../trace.js';
 
 export interface PlanOptions {
   readonly destroy: boolean;
@@ -16,15 +17,19 @@ export interface PlanOptions {
 /** Observe the nodes the plan covers, then make the plan (pure) from what they said. */
 export async function planNodes(desired: DesiredState, snapshot: StoreSnapshot, drivers: DriverPool, opts: PlanOptions, store?: Store): Promise<Plan> {
   const nodes = plannedNodes(desired, opts.targets);
-  const observed = await observeNodes(desired, nodes, drivers, opts.parallelism);
+  const observed = await traced('nodes: observe', () => observeNodes(desired, nodes, drivers, opts.parallelism));
   if (store !== undefined) {
+    trace('store: save observed ...');
     for (const o of observed.values()) if (!(o instanceof Error)) await store.saveObserved(o);
+    trace('store: save observed done');
   }
+  const fileSizes = await imageSizes(desired);
+  trace('plan: image sizes read');
   return makePlan({
     desired,
     snapshot,
     observed,
-    fileSizes: await imageSizes(desired),
+    fileSizes,
     purgeHomes: opts.purgeHomes,
     destroy: opts.destroy,
     targets: opts.targets,

@@ -8,6 +8,7 @@ import { collect, openExec, openSftp, withTimeout } from './ssh-channel.js';
 import { hostKeyFromBlob, normaliseFingerprint, sameFingerprint, type HostKey } from './host-key.js';
 import { quoteArgv } from './shell-quote.js';
 import { sshConnectError, type SshTarget } from './ssh-connect-error.js';
+import { trace } from '../../../trace.js';
 
 export interface SshRunnerOptions {
   readonly node: string;
@@ -194,13 +195,16 @@ export class SshRunner implements CommandRunner {
 
   private async openConnection(): Promise<Client> {
     // ssh2 takes ~0.1 s to load: commands that never reach a node (validate, --help) do not pay it.
+    trace(`node ${this.node}: ssh connect ...`);
     const { Client: SshClient } = await import('ssh2');
+    trace(`node ${this.node}: ssh2 loaded`);
     return new Promise<Client>((resolve, reject) => {
       const client = new SshClient();
       let ready = false;
       let refusal: NodeError | undefined;
       client.on('ready', () => {
         ready = true;
+        trace(`node ${this.node}: ssh connect done`);
         // Commands are small request/response exchanges: Nagle plus delayed ACKs would add ~40 ms to several of their packets.
         client.setNoDelay(true);
         resolve(client);
