@@ -6,6 +6,8 @@ import { redactPlan } from '../reconcile/redact-plan.js';
 import { renderPlanText } from '../reconcile/render-plan-text.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
 import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
+import { nodesToPrepare } from '../usecases/plan-nodes.js';
+import { DriverPool } from '../drivers/driver-pool.js';
 import { runApply, type ApplyOutcome } from '../usecases/run-apply.js';
 import { openStore } from '../state/open-store.js';
 import { storeConfigOf } from '../usecases/store-location.js';
@@ -46,12 +48,23 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
   if (!Number.isFinite(lockTimeoutMs)) throw new InvalidInputError(`--lock-timeout ${input.lockTimeout}: not a duration (e.g. 30s, 5m)`);
   let opened: Pick<OpenedSpecWithStore, 'desired' | 'store' | 'warnings'>;
   let saved: PlanFile | undefined;
+  let drivers: DriverPool;
   if (input.planFile !== undefined) {
     saved = await loadPlanFile(input.planFile);
+    drivers = new DriverPool(createNodeDrivers(saved.specFile));
     const store = await openStore(storeConfigOf(settingsDatabase(saved), dirname(saved.specFile)));
     opened = { desired: saved.desired, store, warnings: [] };
   } else {
-    opened = await traced('spec: open (with the store)', () => openSpec(input.file, { withStore: true }));
+    // The SSH handshakes run while the store opens, the spec is checked and the lock is taken (nothing runs on a node before the lock).
+    drivers = new DriverPool(createNodeDrivers(input.file));
+    try {
+      opened = await traced('spec: open (with the store)', () =>
+        openSpec(input.file, { withStore: true, onNodes: (nodes, document) => drivers.prepare(nodesToPrepare(nodes, document, input.targets)) }),
+      );
+    } catch (error) {
+      await drivers.close();
+      throw error;
+    }
   }
   // Live lines on a terminal (listr2), plain log lines for pipelines and logs.
   const live = process.stdout.isTTY === true && !input.json;
@@ -63,7 +76,7 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
     const outcome = await runApply({
       desired: opened.desired,
       store: opened.store,
-      drivers: createNodeDrivers(saved?.specFile ?? input.file),
+      drivers,
       options: {
         destroy: saved?.destroy ?? input.destroy,
         purgeHomes: saved?.purgeHomes ?? input.purgeHomes,
@@ -88,6 +101,7 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
     trace('cli: summary printed');
     return summary;
   } finally {
+    await drivers.close();
     await traced('store: close', () => opened.store.close());
   }
 }

@@ -13,7 +13,8 @@ import { trace, traced } from '../trace.js';
 export interface ApplyInput {
   readonly desired: DesiredState;
   readonly store: Store;
-  readonly drivers: DriverFactory;
+  /** A DriverPool is used as is (its prepared connections too) and closed here, before the lock is released. */
+  readonly drivers: DriverFactory | DriverPool;
   readonly options: PlanOptions;
   /** A saved plan to apply exactly, instead of planning now. */
   readonly saved?: PlanFile;
@@ -36,7 +37,7 @@ export type ApplyOutcome =
 export async function runApply(input: ApplyInput): Promise<ApplyOutcome> {
   const { store } = input;
   const lock = await traced('lock: acquire', () => store.acquireLock(input.operation, input.lockTimeoutMs));
-  const drivers = new DriverPool(input.drivers);
+  const drivers = input.drivers instanceof DriverPool ? input.drivers : new DriverPool(input.drivers);
   try {
     const snapshot = await traced('store: snapshot (under the lock)', () => store.snapshot());
     if (input.saved !== undefined && snapshot.serial !== input.saved.plan.basis.stateSerial) {
