@@ -9,13 +9,12 @@ import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
 import { nodesToPrepare } from '../usecases/plan-nodes.js';
 import { DriverPool } from '../drivers/driver-pool.js';
 import { runApply, type ApplyOutcome } from '../usecases/run-apply.js';
-import { openStore } from '../state/open-store.js';
 import { storeConfigOf } from '../usecases/store-location.js';
 import { parseDuration } from '../spec/durations.js';
 import { InvalidInputError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { LineReporter } from './line-reporter.js';
-import { ListrReporter } from './listr-reporter.js';
+import type { ListrReporter } from './listr-reporter.js';
 import type { ApplyReporter } from '../reconcile/apply-plan.js';
 import { createNodeDrivers } from './node-drivers.js';
 import { trace, traced } from '../trace.js';
@@ -52,6 +51,8 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
   if (input.planFile !== undefined) {
     saved = await loadPlanFile(input.planFile);
     drivers = new DriverPool(createNodeDrivers(saved.specFile));
+    // Loaded on demand, as openSpec does: kysely is the largest module of a command, and compiling it overlaps the SSH handshakes there.
+    const { openStore } = await import('../state/open-store.js');
     const store = await openStore(storeConfigOf(settingsDatabase(saved), dirname(saved.specFile)));
     opened = { desired: saved.desired, store, warnings: [] };
   } else {
@@ -91,7 +92,8 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
         input.say(renderPlanText(plan, { color: input.color }));
         // A saved plan was reviewed when it was made.
         const go = saved !== undefined || (await confirm(input.destroy ? 'Destroy everything above?' : 'Apply these changes?', input.autoApprove, input.json));
-        if (go && live) listr = new ListrReporter(plan);
+        // listr2 loads only for a live view of changes being made.
+        if (go && live) listr = new (await import('./listr-reporter.js')).ListrReporter(plan);
         return go;
       },
       reporter,
