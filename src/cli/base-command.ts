@@ -1,6 +1,7 @@
 import { Command, Flags, Errors, type Interfaces } from '@oclif/core';
 import { ExitCode, InvalidInputError, QvdError } from '../errors.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
+import { trace } from '../trace.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof QvdCommand)['baseFlags'] & T['flags']>;
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -20,6 +21,7 @@ export abstract class QvdCommand<T extends typeof Command> extends Command {
   protected args!: BaseArgs<T>;
 
   public override async init(): Promise<void> {
+    trace(`cli: command ${this.id ?? '?'} loaded`);
     await super.init();
     const ctor = this.ctor as typeof QvdCommand;
     const { args, flags } = await this.parse({
@@ -31,6 +33,7 @@ export abstract class QvdCommand<T extends typeof Command> extends Command {
     });
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
+    trace('cli: flags parsed');
   }
 
   /** Colours only for a person at a terminal. */

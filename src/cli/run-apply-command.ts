@@ -6,16 +6,18 @@ import { redactPlan } from '../reconcile/redact-plan.js';
 import { renderPlanText } from '../reconcile/render-plan-text.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
 import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
+import { nodesToPrepare } from '../usecases/plan-nodes.js';
+import { DriverPool } from '../drivers/driver-pool.js';
 import { runApply, type ApplyOutcome } from '../usecases/run-apply.js';
-import { openStore } from '../state/open-store.js';
 import { storeConfigOf } from '../usecases/store-location.js';
 import { parseDuration } from '../spec/durations.js';
 import { InvalidInputError } from '../errors.js';
 import { confirm } from './confirm.js';
 import { LineReporter } from './line-reporter.js';
-import { ListrReporter } from './listr-reporter.js';
+import type { ListrReporter } from './listr-reporter.js';
 import type { ApplyReporter } from '../reconcile/apply-plan.js';
 import { createNodeDrivers } from './node-drivers.js';
+import { trace, traced } from '../trace.js';
 
 export interface ApplyCommandInput {
   readonly file: string;
@@ -45,12 +47,25 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
   if (!Number.isFinite(lockTimeoutMs)) throw new InvalidInputError(`--lock-timeout ${input.lockTimeout}: not a duration (e.g. 30s, 5m)`);
   let opened: Pick<OpenedSpecWithStore, 'desired' | 'store' | 'warnings'>;
   let saved: PlanFile | undefined;
+  let drivers: DriverPool;
   if (input.planFile !== undefined) {
     saved = await loadPlanFile(input.planFile);
+    drivers = new DriverPool(createNodeDrivers(saved.specFile));
+    // Loaded on demand, as openSpec does: kysely is the largest module of a command, and compiling it overlaps the SSH handshakes there.
+    const { openStore } = await import('../state/open-store.js');
     const store = await openStore(storeConfigOf(settingsDatabase(saved), dirname(saved.specFile)));
     opened = { desired: saved.desired, store, warnings: [] };
   } else {
-    opened = await openSpec(input.file, { withStore: true });
+    // The SSH handshakes run while the store opens, the spec is checked and the lock is taken (nothing runs on a node before the lock).
+    drivers = new DriverPool(createNodeDrivers(input.file));
+    try {
+      opened = await traced('spec: open (with the store)', () =>
+        openSpec(input.file, { withStore: true, onNodes: (nodes, document) => drivers.prepare(nodesToPrepare(nodes, document, input.targets)) }),
+      );
+    } catch (error) {
+      await drivers.close();
+      throw error;
+    }
   }
   // Live lines on a terminal (listr2), plain log lines for pipelines and logs.
   const live = process.stdout.isTTY === true && !input.json;
@@ -62,7 +77,7 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
     const outcome = await runApply({
       desired: opened.desired,
       store: opened.store,
-      drivers: createNodeDrivers(saved?.specFile ?? input.file),
+      drivers,
       options: {
         destroy: saved?.destroy ?? input.destroy,
         purgeHomes: saved?.purgeHomes ?? input.purgeHomes,
@@ -77,15 +92,19 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
         input.say(renderPlanText(plan, { color: input.color }));
         // A saved plan was reviewed when it was made.
         const go = saved !== undefined || (await confirm(input.destroy ? 'Destroy everything above?' : 'Apply these changes?', input.autoApprove, input.json));
-        if (go && live) listr = new ListrReporter(plan);
+        // listr2 loads only for a live view of changes being made.
+        if (go && live) listr = new (await import('./listr-reporter.js')).ListrReporter(plan);
         return go;
       },
       reporter,
     });
     await listr?.finish();
-    return summarise(outcome, input);
+    const summary = summarise(outcome, input);
+    trace('cli: summary printed');
+    return summary;
   } finally {
-    await opened.store.close();
+    await drivers.close();
+    await traced('store: close', () => opened.store.close());
   }
 }
 

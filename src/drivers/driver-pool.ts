@@ -18,6 +18,11 @@ export class DriverPool implements DriverFactory {
     return d;
   }
 
+  /** Start connecting to these nodes now (see NodeDriver.prepare); their drivers are then the ones forNode returns. */
+  prepare(nodes: readonly DesiredNode[]): void {
+    for (const n of nodes) this.forNode(n).prepare?.();
+  }
+
   async close(): Promise<void> {
     const all = [...this.drivers.values()];
     this.drivers.clear();

@@ -52,6 +52,14 @@ export interface NodeDriver {
   deleteVolumes?(pool: string, volumes: readonly string[]): Promise<readonly BatchOutcome[]>;
   undefineDomains?(names: readonly string[]): Promise<readonly BatchOutcome[]>;
 
+  /**
+   * Start opening the connection to the node now, without running anything
+   * on it, so that it is up by the first real call (the CLI does this while
+   * it opens the store and takes the lock). Failures are not reported here:
+   * the first call meets them. Optional; never required for correctness.
+   */
+  prepare?(): void;
+
   close(): Promise<void>;
 }
 
@@ -91,6 +99,12 @@ export interface ObserveScope {
   readonly storageDir: string;
   /** Domain names start with this prefix. */
   readonly domainPrefix: string;
+  /**
+   * What the spec puts on the node (domains, and volumes of the pool): a
+   * driver may read these in the same round as its listings. Only a hint:
+   * what the node actually has is observed either way, these included.
+   */
+  readonly expected?: { readonly domains: readonly string[]; readonly volumes: readonly string[] };
 }
 
 /** Makes the driver for a node; one per apply or plan run. */

@@ -1,11 +1,14 @@
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
-import type { DesiredState } from '../spec/desired-state.js';
+import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
 import { readSpec } from '../spec/read-spec.js';
+import { resolveNode } from '../spec/resolve-nodes.js';
+import type { SpecDocument } from '../spec/spec-document.js';
 import { withVmaSecrets } from '../spec/vma-secrets.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { storeConfigOf } from './store-location.js';
+import { trace, traced } from '../trace.js';
 
 export interface OpenedSpec {
   readonly file: string;
@@ -27,9 +30,19 @@ export const workDirOf = (specFile: string): string => join(dirname(resolvePath(
  * opened and its snapshot used, so placements and IPs stay where they were,
  * and the VMs' agent secrets are derived from its key.
  */
-export async function openSpec(file: string, opts: { withStore: true; env?: NodeJS.ProcessEnv }): Promise<OpenedSpecWithStore>;
-export async function openSpec(file: string, opts: { withStore: false; env?: NodeJS.ProcessEnv }): Promise<OpenedSpec>;
-export async function openSpec(file: string, opts: { withStore: boolean; env?: NodeJS.ProcessEnv }): Promise<OpenedSpec | OpenedSpecWithStore> {
+export interface OpenSpecOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Told the spec's nodes as soon as the document is schema-valid, before the
+   * store opens and the rest is checked: to start connecting to them early.
+   * The spec may still turn out invalid.
+   */
+  readonly onNodes?: (nodes: readonly DesiredNode[], document: SpecDocument) => void;
+}
+
+export async function openSpec(file: string, opts: OpenSpecOptions & { withStore: true }): Promise<OpenedSpecWithStore>;
+export async function openSpec(file: string, opts: OpenSpecOptions & { withStore: false }): Promise<OpenedSpec>;
+export async function openSpec(file: string, opts: OpenSpecOptions & { withStore: boolean }): Promise<OpenedSpec | OpenedSpecWithStore> {
   const path = resolvePath(file);
   const env = opts.env ?? process.env;
   let store: Store | undefined;
@@ -42,9 +55,12 @@ export async function openSpec(file: string, opts: { withStore: boolean; env?: N
         ? {
             snapshotFor: async (document) => {
               // The store's code (kysely, SQLite) loads only for commands that use it: not for validate.
+              trace('spec: parsed and schema-valid');
+              opts.onNodes?.(document.nodes.map((n) => resolveNode(n, dirname(path))), document);
               const { openStore } = await import('../state/open-store.js');
-              store = await openStore(storeConfigOf(document.settings?.database, dirname(path), env));
-              snapshot = await store.snapshot();
+              trace('store: code loaded');
+              store = await traced('store: open + migrate', () => openStore(storeConfigOf(document.settings?.database, dirname(path), env)));
+              snapshot = await traced('store: snapshot', () => (store as Store).snapshot());
               return snapshot;
             },
           }
@@ -58,7 +74,8 @@ export async function openSpec(file: string, opts: { withStore: boolean; env?: N
     if (store === undefined || snapshot === undefined) return { file: path, desired: read.desired, warnings };
     // Every command that renders domains opens the store: its key gives each
     // VM the same agent secret in plan, apply and serve (no false drift).
-    const desired = withVmaSecrets(read.desired, await store.vmaKey());
+    trace('spec: resolved');
+    const desired = withVmaSecrets(read.desired, await traced('store: vma key', () => (store as Store).vmaKey()));
     return { file: path, desired, warnings, store, snapshot };
   } catch (e) {
     await (store as Store | undefined)?.close();

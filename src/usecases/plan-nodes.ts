@@ -2,9 +2,11 @@ import type { DriverPool } from '../drivers/driver-pool.js';
 import { fingerprint, makePlan, plannedNodes } from '../reconcile/make-plan.js';
 import { observeNodes } from '../reconcile/observe-nodes.js';
 import type { Plan } from '../reconcile/plan.js';
-import type { DesiredState } from '../spec/desired-state.js';
+import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
+import type { SpecDocument } from '../spec/spec-document.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { stat } from 'node:fs/promises';
+import { trace, traced } from '../trace.js';
 
 export interface PlanOptions {
   readonly destroy: boolean;
@@ -16,19 +18,37 @@ export interface PlanOptions {
 /** Observe the nodes the plan covers, then make the plan (pure) from what they said. */
 export async function planNodes(desired: DesiredState, snapshot: StoreSnapshot, drivers: DriverPool, opts: PlanOptions, store?: Store): Promise<Plan> {
   const nodes = plannedNodes(desired, opts.targets);
-  const observed = await observeNodes(desired, nodes, drivers, opts.parallelism);
+  const observed = await traced('nodes: observe', () => observeNodes(desired, nodes, drivers, opts.parallelism));
   if (store !== undefined) {
+    trace('store: save observed ...');
     for (const o of observed.values()) if (!(o instanceof Error)) await store.saveObserved(o);
+    trace('store: save observed done');
   }
+  const fileSizes = await imageSizes(desired);
+  trace('plan: image sizes read');
   return makePlan({
     desired,
     snapshot,
     observed,
-    fileSizes: await imageSizes(desired),
+    fileSizes,
     purgeHomes: opts.purgeHomes,
     destroy: opts.destroy,
     targets: opts.targets,
   });
+}
+
+/**
+ * The nodes worth connecting to ahead (DriverPool.prepare) while the spec is
+ * still being checked: remote, unblocked, and, with targets, named by one or
+ * holding a targeted VM by the spec's own `node:`. A node left out here is
+ * simply connected to when it is first used.
+ */
+export function nodesToPrepare(nodes: readonly DesiredNode[], document: SpecDocument, targets: readonly string[]): DesiredNode[] {
+  const open = nodes.filter((n) => !n.local && !n.blocked);
+  if (targets.length === 0) return open;
+  const t = new Set(targets);
+  const named = new Set([...open.filter((n) => t.has(n.name)).map((n) => n.name), ...(document.vms ?? []).filter((v) => t.has(v.name) && v.node !== undefined).map((v) => v.node as string)]);
+  return open.filter((n) => named.has(n.name));
 }
 
 /** A saved plan is still good when planning again now gives the same node changes. */

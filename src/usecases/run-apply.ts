@@ -8,11 +8,13 @@ import type { DesiredState } from '../spec/desired-state.js';
 import type { Store } from '../state/store.js';
 import { planNodes, stillCurrent, type PlanOptions } from './plan-nodes.js';
 import { refuseUnsafe } from './refuse-unsafe.js';
+import { trace, traced } from '../trace.js';
 
 export interface ApplyInput {
   readonly desired: DesiredState;
   readonly store: Store;
-  readonly drivers: DriverFactory;
+  /** A DriverPool is used as is (its prepared connections too) and closed here, before the lock is released. */
+  readonly drivers: DriverFactory | DriverPool;
   readonly options: PlanOptions;
   /** A saved plan to apply exactly, instead of planning now. */
   readonly saved?: PlanFile;
@@ -34,10 +36,10 @@ export type ApplyOutcome =
  */
 export async function runApply(input: ApplyInput): Promise<ApplyOutcome> {
   const { store } = input;
-  const lock = await store.acquireLock(input.operation, input.lockTimeoutMs);
-  const drivers = new DriverPool(input.drivers);
+  const lock = await traced('lock: acquire', () => store.acquireLock(input.operation, input.lockTimeoutMs));
+  const drivers = input.drivers instanceof DriverPool ? input.drivers : new DriverPool(input.drivers);
   try {
-    const snapshot = await store.snapshot();
+    const snapshot = await traced('store: snapshot (under the lock)', () => store.snapshot());
     if (input.saved !== undefined && snapshot.serial !== input.saved.plan.basis.stateSerial) {
       throw new StalePlanError(`the saved plan was made at state serial ${input.saved.plan.basis.stateSerial}, the store is now at ${snapshot.serial}`, {
         hint: 'Another apply ran since. Make a new plan with `qvd plan --out FILE`.',
@@ -53,14 +55,15 @@ export async function runApply(input: ApplyInput): Promise<ApplyOutcome> {
       }
       plan = input.saved.plan;
     }
+    trace('plan: made');
     refuseUnsafe(plan);
     if (plan.changes.length === 0) return { kind: 'no-changes', plan };
     if (!(await input.approve(plan))) return { kind: 'cancelled', plan };
     const result = await applyPlan(plan, { store, drivers, desired: input.desired, parallelism: input.options.parallelism, reporter: input.reporter });
     return { kind: 'applied', plan, result };
   } finally {
-    await drivers.close();
-    await store.releaseLock(lock.id).catch(() => undefined);
+    await traced('nodes: close', () => drivers.close());
+    await traced('lock: release', () => store.releaseLock(lock.id).catch(() => undefined));
   }
 }
 

@@ -24,6 +24,9 @@ export interface CommandRunner {
   /** Copy a local file to `remotePath` as is (no verification: see verified-upload.ts). */
   upload(localPath: string, remotePath: string, onProgress?: UploadProgress): Promise<void>;
 
+  /** Start connecting (host key checked as always) without running anything; see NodeDriver.prepare. */
+  prepare?(): void;
+
   close(): Promise<void>;
 }
 

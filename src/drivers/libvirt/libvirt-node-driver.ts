@@ -308,6 +308,10 @@ echo RESIZED
     await this.domains.destroy(name);
   }
 
+  prepare(): void {
+    this.runner.prepare?.();
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([this.domains.close(), this.runner.close()]);
   }

@@ -109,8 +109,12 @@ export function assembleObservedNode(
     if (/^[0-9a-f]{64}$/.test(sum)) sidecars.set(section.name.replace(/\.sha256$/, ''), sum);
   }
 
+  // Dumps of expected objects count only for those the listing had (see observe-script.ts).
+  const guessOk = new Set(lines(one('guess-ok')?.body ?? ''));
+  const dumped = (kind: 'vol' | 'dom', tag: 'v' | 'd'): ObserveSection[] => sections.filter((s) => s.kind === kind || (s.kind === `${kind}-guess` && guessOk.has(`${tag}:${s.name}`)));
+
   const volumes: ObservedVolume[] = [];
-  for (const section of sections.filter((s) => s.kind === 'vol')) {
+  for (const section of dumped('vol', 'v')) {
     if (section.body === '') continue; // vanished between listing and dumping
     try {
       const volume = parseVolumeXml(section.body, scope.pool);
@@ -127,7 +131,7 @@ export function assembleObservedNode(
     for (const name of lines(one(kind)?.body ?? '')) power.set(name, state);
   }
   const domains: ObservedDomain[] = [];
-  for (const section of sections.filter((s) => s.kind === 'dom')) {
+  for (const section of dumped('dom', 'd')) {
     if (section.body === '') continue;
     try {
       const parsed = parseDomainXml(section.body, (path) => byPath.get(path));

@@ -381,6 +381,19 @@ describe('LibvirtNodeDriver against the host libvirtd through a real sshd', () =
     }
     expect(observed?.domains).toHaveLength(count);
     expect(observed?.volumes).toHaveLength(3 + count);
+    // Expected names are only a hint: whatever they say, the node reads the same (free disk space aside: the host's disk is shared).
+    const same = (o: typeof observed): unknown => ({ ...o, facts: { ...o?.facts, freeDiskBytes: 0 } });
+    const domains = observed?.domains.map((d) => d.name) ?? [];
+    const volumes = observed?.volumes.map((v) => v.name) ?? [];
+    for (const expected of [
+      { domains, volumes },
+      { domains: [...domains.slice(0, 7), `${names.prefix}absent`, 'not-prefixed'], volumes: [...volumes.slice(5), 'absent.qcow2', 'bad name.qcow2'] },
+      { domains: [], volumes: [] },
+    ]) {
+      expect(same(await driver.observe({ ...scope, expected }))).toEqual(same(observed));
+    }
+    // Expected at another path than the pool's (a storage_dir spelt differently): read by the listing's path instead.
+    expect(same(await driver.observe({ ...scope, storageDir: `${scope.storageDir}/`, expected: { domains, volumes } }))).toEqual(same(observed));
     for (let i = 1; i <= count; i++) await driver.undefineDomain(`${names.prefix}m${i}`);
     for (let i = 1; i <= count; i++) await driver.deleteVolume(names.pool, vmDisk(100 + i));
   });

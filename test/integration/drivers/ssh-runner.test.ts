@@ -102,6 +102,39 @@ describe('SshRunner against a real sshd', () => {
     expect((await r.run(['echo', 'two'])).stdout).toBe('two\n');
   });
 
+  it('prepare() opens the connection ahead, with the host key checked; the first command uses it', async () => {
+    const r = make();
+    r.prepare();
+    const verified = await r.connect();
+    expect(verified.hostKey.fingerprint).toBe(server.hostKeyFingerprint);
+    expect((await r.run(['echo', 'ahead'])).stdout).toBe('ahead\n');
+    // A refused host key is the first command's error, as without prepare().
+    const wrong = make({ hostKeyFingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    wrong.prepare();
+    await expect(wrong.run(['true'])).rejects.toThrow(/host key mismatch/);
+  });
+
+  it('close() right after prepare() hangs up a handshake still waiting for the node', async () => {
+    let hungUp: Promise<void> | undefined;
+    const silent = createServer((socket) => {
+      hungUp = new Promise((resolve) => socket.on('close', () => resolve()));
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const r = make({ port, connectTimeoutMs: 600_000 });
+      r.prepare();
+      while (hungUp === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Without the hang-up, close() would wait for the handshake to time out (10 minutes here).
+      await r.close();
+      await hungUp;
+      await expect(r.run(['true'])).rejects.toThrow(/closed/);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('refuses a wrong host key, showing both fingerprints and how to fix it', async () => {
     const wrong = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
     const error = await make({ hostKeyFingerprint: wrong }).run(['true']).catch((e: unknown) => e);

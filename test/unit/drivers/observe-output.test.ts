@@ -105,4 +105,39 @@ describe('observe output', () => {
     expect(node.domains).toEqual([{ name: 'p-ok', power: 'running', config: { type: 'qemu', memoryMiB: 64, vcpus: 1, disks: [], nics: [] } }]);
     expect(node.facts.problems).toEqual([expect.stringMatching(/^domain p-bad: unreadable XML/), 'domain "p-with space" has characters qvd does not handle in names; it was not read']);
   });
+
+  it('takes the dumps of expected objects only for those the listing had (guess-ok), alongside the ordinary dumps', () => {
+    const text = [
+      '@@qvd:t:fact:virsh@@', '/usr/bin/virsh', '@@qvd:t:version:@@', 'Running against daemon: 9.0.0',
+      '@@qvd:t:domains-running:@@', 'p-a', 'p-c',
+      '@@qvd:t:dom-guess:p-a@@', '<domain type="qemu"><name>p-a</name><memory unit="MiB">64</memory></domain>',
+      // Expected but not listed (created after the listing, or a stale answer): not observed.
+      '@@qvd:t:dom-guess:p-b@@', '<domain type="qemu"><name>p-b</name><memory unit="MiB">64</memory></domain>',
+      // Listed and expected, but gone before its dump: nothing, as with an ordinary dump.
+      '@@qvd:t:dom-guess:p-gone@@', '',
+      // Listed and not expected: dumped the ordinary way.
+      '@@qvd:t:dom:p-c@@', '<domain type="qemu"><name>p-c</name><memory unit="MiB">32</memory></domain>',
+      '@@qvd:t:guess-ok:@@', 'd:p-a', 'd:p-gone',
+      '@@qvd:t:end:@@',
+    ].join('\n');
+    const node = assembleObservedNode('n1', { ...scope, domainPrefix: 'p-' }, splitSections(text, 't'));
+    expect(node.domains.map((d) => [d.name, d.config.memoryMiB])).toEqual([['p-a', 64], ['p-c', 32]]);
+    expect(node.facts.problems).toBeUndefined();
+  });
+
+  it('reads the real capture the same when its dumps came as accepted guesses', () => {
+    const plain = assembleObservedNode('n1', scope, splitSections(output, 'fixturetoken'));
+    const accepted: string[] = [];
+    const guessed = output.replace(/^@@qvd:fixturetoken:(dom|vol):(.*)@@$/gm, (_m, kind: string, name: string) => {
+      accepted.push(`${kind === 'dom' ? 'd' : 'v'}:${name}`);
+      return `@@qvd:fixturetoken:${kind}-guess:${name}@@`;
+    });
+    const withOk = guessed.replace(/^@@qvd:fixturetoken:end:@@$/m, `@@qvd:fixturetoken:guess-ok:@@\n${accepted.join('\n')}\n@@qvd:fixturetoken:end:@@`);
+    expect(accepted.length).toBeGreaterThan(40);
+    expect(assembleObservedNode('n1', scope, splitSections(withOk, 'fixturetoken'))).toEqual(plain);
+    // Without the script's word that they were listed, guesses count for nothing.
+    const none = assembleObservedNode('n1', scope, splitSections(guessed, 'fixturetoken'));
+    expect(none.domains).toEqual([]);
+    expect(none.volumes).toEqual([]);
+  });
 });

@@ -8,6 +8,7 @@ import { collect, openExec, openSftp, withTimeout } from './ssh-channel.js';
 import { hostKeyFromBlob, normaliseFingerprint, sameFingerprint, type HostKey } from './host-key.js';
 import { quoteArgv } from './shell-quote.js';
 import { sshConnectError, type SshTarget } from './ssh-connect-error.js';
+import { trace } from '../../../trace.js';
 
 export interface SshRunnerOptions {
   readonly node: string;
@@ -49,6 +50,8 @@ export class SshRunner implements CommandRunner {
   private readonly channels: Semaphore;
   /** The connection in use: being opened, or open (then also in `live`). */
   private connecting: Promise<Client> | undefined;
+  /** The client of `connecting` while its handshake runs: close() cuts it short. */
+  private handshaking: Client | undefined;
   private live: Client | undefined;
   private verified: VerifiedHost | undefined;
   private closed = false;
@@ -65,6 +68,12 @@ export class SshRunner implements CommandRunner {
     await this.client();
     if (this.verified === undefined) throw new NodeError(this.node, 'SSH connection is up but no host key was verified');
     return this.verified;
+  }
+
+  /** Opens the connection in the background; a failure is left for the first command (which then tries once more). */
+  prepare(): void {
+    if (this.closed || this.connecting !== undefined) return;
+    this.client().catch(() => undefined);
   }
 
   get verifiedHost(): VerifiedHost | undefined {
@@ -103,6 +112,8 @@ export class SshRunner implements CommandRunner {
     this.connecting = undefined;
     this.live = undefined;
     if (pending === undefined) return;
+    // Still in its handshake (a connection opened ahead by prepare() that no command used): no need to wait for the node.
+    this.handshaking?.destroy();
     const client = await pending.catch(() => undefined);
     if (client === undefined) return;
     await new Promise<void>((resolve) => {
@@ -194,22 +205,30 @@ export class SshRunner implements CommandRunner {
 
   private async openConnection(): Promise<Client> {
     // ssh2 takes ~0.1 s to load: commands that never reach a node (validate, --help) do not pay it.
+    trace(`node ${this.node}: ssh connect ...`);
     const { Client: SshClient } = await import('ssh2');
+    trace(`node ${this.node}: ssh2 loaded`);
+    if (this.closed) throw new NodeError(this.node, 'SSH runner is closed');
     return new Promise<Client>((resolve, reject) => {
       const client = new SshClient();
+      this.handshaking = client;
       let ready = false;
       let refusal: NodeError | undefined;
       client.on('ready', () => {
         ready = true;
+        if (this.handshaking === client) this.handshaking = undefined;
+        trace(`node ${this.node}: ssh connect done`);
         // Commands are small request/response exchanges: Nagle plus delayed ACKs would add ~40 ms to several of their packets.
         client.setNoDelay(true);
         resolve(client);
       });
       client.on('error', (error) => {
+        if (this.handshaking === client) this.handshaking = undefined;
         if (!ready) reject(refusal ?? sshConnectError(this.target, error));
         // After setup an error always ends with 'close', which forgets the connection.
       });
       client.on('close', () => {
+        if (this.handshaking === client) this.handshaking = undefined;
         if (!ready) reject(refusal ?? new NodeError(this.node, `SSH connection to ${this.target.host}:${this.target.port} closed during setup`));
         this.forget(client);
       });
