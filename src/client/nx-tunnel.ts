@@ -116,6 +116,8 @@ function pipeSession(
   // through the pipe.
   const ended = (s: Duplex, also?: Promise<unknown>): Promise<void> =>
     new Promise((resolve) => {
+      // The server may hang up while nxproxy is still starting: its events were emitted before anyone listened.
+      if (s.destroyed || s.readableEnded) resolve();
       s.once('end', () => resolve());
       s.once('close', () => resolve());
       s.once('error', () => resolve());

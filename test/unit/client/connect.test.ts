@@ -135,6 +135,15 @@ describe('connect', () => {
     expect(nxproxyLogTail(end.nxproxyLog, 1)).toBe('Error: Connection with remote peer broken.');
   });
 
+  it('says the server ended it when the server hangs up before nxproxy is even connected', async () => {
+    writeFileSync(join(proxyDir, 'mode'), 'wait');
+    const port = await serve(happyL7r((socket) => socket.end()));
+    const r = await connect(base(port, { vm: 'desk' }));
+    expect(r.kind).toBe('session');
+    if (r.kind !== 'session') return;
+    expect(await r.session.closed).toMatchObject({ reason: 'server-closed' });
+  });
+
   it('close() ends nxproxy and the tunnel', async () => {
     writeFileSync(join(proxyDir, 'mode'), 'wait');
     const port = await serve(happyL7r());
