@@ -17,8 +17,9 @@
 // python3 process reading into one 1 MiB buffer, like a VM's NX agent in C, not a Node server reading
 // 64 KiB per call into a new buffer (which cost ~0.5 s/GiB behind the L7R, ~1 s/GiB behind socat's
 // 16 KiB writes, on 2 cores). QVD_BENCH_SINK=node (or no python3) keeps the Node sink.
-// --direction upload|download runs one direction of (a). QVD_BENCH_L7R_ARGS adds node flags to the
-// L7R process only (e.g. "--trace-gc", "--max-semi-space-size=1"); QVD_BENCH_PROFILE=DIR, see runL7r.
+// --direction upload|download runs one direction of (a). The L7R process runs with the node flags
+// `qvd serve` is deployed with (SERVE_NODE_OPTIONS below: contrib/systemd, scripts/quickstart.sh);
+// QVD_BENCH_L7R_ARGS replaces them (e.g. "--trace-gc", or "" for node's defaults); QVD_BENCH_PROFILE=DIR, see runL7r.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -29,6 +30,8 @@ import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
+/** What contrib/systemd/qvd-serve.service puts in NODE_OPTIONS (see docs/serve.md, "Node flags"). */
+const SERVE_NODE_OPTIONS = '--max-semi-space-size=1';
 const here = fileURLToPath(import.meta.url);
 const dist = new URL('../dist/', import.meta.url);
 const role = process.argv[2] === '--role' ? process.argv[3] : 'main';
@@ -408,7 +411,8 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const mib = (bytesPerSecond) => `${(bytesPerSecond / 2 ** 20).toFixed(0)} MiB/s`;
 
 async function startChild(childRole, env) {
-  const child = fork(here, ['--role', childRole], { execArgv: [...process.execArgv, ...(childRole === 'l7r' && process.env.QVD_BENCH_L7R_ARGS ? process.env.QVD_BENCH_L7R_ARGS.split(' ') : [])], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const l7rArgs = (process.env.QVD_BENCH_L7R_ARGS ?? SERVE_NODE_OPTIONS).split(' ').filter((a) => a !== '');
+  const child = fork(here, ['--role', childRole], { execArgv: [...process.execArgv, ...(childRole === 'l7r' ? l7rArgs : [])], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
   return { child, ports: message.ready };
 }
