@@ -5,8 +5,8 @@ import { loadPlanFile, type PlanFile } from '../reconcile/planfile.js';
 import { redactPlan } from '../reconcile/redact-plan.js';
 import { renderPlanText } from '../reconcile/render-plan-text.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
-import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
-import { nodesToPrepare } from '../usecases/plan-nodes.js';
+import type { OpenedSpecWithStore } from '../usecases/open-spec.js';
+import { openSpecConnecting } from '../usecases/open-spec-connecting.js';
 import { DriverPool } from '../drivers/driver-pool.js';
 import { runApply, type ApplyOutcome } from '../usecases/run-apply.js';
 import { storeConfigOf } from '../usecases/store-location.js';
@@ -56,16 +56,8 @@ export async function runApplyCommand(input: ApplyCommandInput): Promise<ApplyCo
     const store = await openStore(storeConfigOf(settingsDatabase(saved), dirname(saved.specFile)));
     opened = { desired: saved.desired, store, warnings: [] };
   } else {
-    // The SSH handshakes run while the store opens, the spec is checked and the lock is taken (nothing runs on a node before the lock).
     drivers = new DriverPool(createNodeDrivers(input.file));
-    try {
-      opened = await traced('spec: open (with the store)', () =>
-        openSpec(input.file, { withStore: true, onNodes: (nodes, document) => drivers.prepare(nodesToPrepare(nodes, document, input.targets)) }),
-      );
-    } catch (error) {
-      await drivers.close();
-      throw error;
-    }
+    opened = await traced('spec: open (with the store)', () => openSpecConnecting(input.file, drivers, input.targets));
   }
   // Live lines on a terminal (listr2), plain log lines for pipelines and logs.
   const live = process.stdout.isTTY === true && !input.json;

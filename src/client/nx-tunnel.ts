@@ -173,21 +173,19 @@ function acceptOne(server: Server, exited: Promise<number | null>, timeoutMs: nu
   });
 }
 
-/** The last few non-empty lines of an nxproxy log, for a person to read. */
-export function nxproxyLogTail(text: string, lines = 8): string {
-  return text
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .filter((l) => l.trim() !== '')
-    .slice(-lines)
-    .join('\n');
-}
-
-function lastLines(text: string): string {
+/**
+ * The last `max` lines of an nxproxy log that say what went wrong (its
+ * errors, warnings and the reason it gives for a session that never became
+ * usable), without its banner and progress lines.
+ */
+export function nxproxyComplaints(text: string, max: number): string[] {
   return text
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => /^(Error|Loop: PANIC|Warning)|ENOENT|not found/i.test(l))
-    .slice(-3)
-    .join(' / ');
+    .filter((l) => /^(Error|Loop: PANIC|Warning)|ENOENT|not found|before reaching a usable state|refusing access/i.test(l))
+    .slice(-max);
+}
+
+function lastLines(text: string): string {
+  return nxproxyComplaints(text, 3).join(' / ');
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { QvdCommand } from '../cli/base-command.js';
 import { connect } from '../client/connect.js';
 import type { QvdVm, SessionEnd } from '../client/connect-options.js';
-import { nxproxyLogTail } from '../client/nx-tunnel.js';
+import { nxproxyComplaints } from '../client/nx-tunnel.js';
 import { InvalidInputError } from '../errors.js';
 
 export type ConnectCommandResult = { readonly vms: readonly QvdVm[] } | { readonly vm: QvdVm; readonly end: SessionEnd };
@@ -64,8 +64,9 @@ export default class Connect extends QvdCommand<typeof Connect> {
     process.once('SIGTERM', stop);
     const end = await result.session.closed;
     this.say(`Session ended (${end.reason}).`);
-    // nxproxy failing on its own (refused session, X display gone) says why only in its log.
-    if (end.reason === 'nxproxy-exited' && end.nxproxyExitCode !== 0) this.say(`nxproxy exited with ${String(end.nxproxyExitCode)}:\n${nxproxyLogTail(end.nxproxyLog)}`);
+    // nxproxy ending a session on its own (refused cookie, X server refusing access; it may still exit 0) says why only in its log.
+    const complaints = end.reason === 'nxproxy-exited' ? nxproxyComplaints(end.nxproxyLog, 8) : [];
+    if (complaints.length > 0) this.say(`nxproxy (exit ${String(end.nxproxyExitCode)}) said:\n${complaints.join('\n')}`);
     return { vm: result.vm, end };
   }
 

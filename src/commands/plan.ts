@@ -9,8 +9,8 @@ import { savePlanFile } from '../reconcile/planfile.js';
 import { redactPlan } from '../reconcile/redact-plan.js';
 import { renderPlanText } from '../reconcile/render-plan-text.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
-import { openSpec } from '../usecases/open-spec.js';
-import { nodesToPrepare, planNodes } from '../usecases/plan-nodes.js';
+import { openSpecConnecting } from '../usecases/open-spec-connecting.js';
+import { planNodes } from '../usecases/plan-nodes.js';
 
 export default class Plan extends QvdCommand<typeof Plan> {
   static override summary = 'Show what apply would change on the nodes and in the store.';
@@ -30,15 +30,8 @@ export default class Plan extends QvdCommand<typeof Plan> {
 
   async run(): Promise<PlanValue> {
     const f = this.flags;
-    // The SSH handshakes run while the store opens and the rest of the spec is checked.
     const drivers = new DriverPool(createNodeDrivers(f.file));
-    let opened;
-    try {
-      opened = await openSpec(f.file, { withStore: true, onNodes: (nodes, document) => drivers.prepare(nodesToPrepare(nodes, document, f.target)) });
-    } catch (error) {
-      await drivers.close();
-      throw error;
-    }
+    const opened = await openSpecConnecting(f.file, drivers, f.target);
     try {
       for (const w of opened.warnings) this.say(formatDiagnostic(w, { color: this.color }));
       const options = { destroy: f.destroy, purgeHomes: f['purge-homes'], targets: f.target, parallelism: f.parallelism };

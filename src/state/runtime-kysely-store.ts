@@ -50,6 +50,12 @@ interface TransitionRow {
   readonly user_state: string;
 }
 
+/** One expectation of a transition's compare-and-set: a column null, equal to a value, or in a list. */
+interface TransitionWhere {
+  readonly column: 'state' | 'command' | 'node' | 'session_id' | 'session_takeover';
+  readonly value: string | null | readonly string[];
+}
+
 /** Raw SQL (an increment) rather than a value: part of the statement's text, not a parameter. */
 function isRawSql(value: unknown): boolean {
   return typeof value === 'object' && value !== null && 'toOperationNode' in value;
@@ -63,7 +69,7 @@ function isRawSql(value: unknown): boolean {
 function compileTransitionUpdate(
   db: Kysely<RuntimeDatabase>,
   set: Record<string, unknown>,
-  wheres: readonly { column: 'state' | 'command' | 'node' | 'session_id' | 'session_takeover'; value: string | null | readonly string[] }[],
+  wheres: readonly TransitionWhere[],
   count: number,
   returning: boolean,
 ): TransitionUpdate {
@@ -361,7 +367,7 @@ export class KyselyRuntimeStore implements RuntimeStore {
         values.push(value);
       }
     }
-    const wheres: { column: 'state' | 'command' | 'node' | 'session_id' | 'session_takeover'; value: string | null | readonly string[] }[] = [];
+    const wheres: TransitionWhere[] = [];
     if (expect.state !== undefined) wheres.push({ column: 'state', value: expect.state });
     if (expect.command !== undefined) wheres.push({ column: 'command', value: expect.command });
     if (expect.node !== undefined) wheres.push({ column: 'node', value: expect.node });

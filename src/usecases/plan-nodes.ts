@@ -2,8 +2,7 @@ import type { DriverPool } from '../drivers/driver-pool.js';
 import { fingerprint, makePlan, plannedNodes } from '../reconcile/make-plan.js';
 import { observeNodes } from '../reconcile/observe-nodes.js';
 import type { Plan } from '../reconcile/plan.js';
-import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
-import type { SpecDocument } from '../spec/spec-document.js';
+import type { DesiredState } from '../spec/desired-state.js';
 import type { Store, StoreSnapshot } from '../state/store.js';
 import { stat } from 'node:fs/promises';
 import { trace, traced } from '../trace.js';
@@ -35,20 +34,6 @@ export async function planNodes(desired: DesiredState, snapshot: StoreSnapshot, 
     destroy: opts.destroy,
     targets: opts.targets,
   });
-}
-
-/**
- * The nodes worth connecting to ahead (DriverPool.prepare) while the spec is
- * still being checked: remote, unblocked, and, with targets, named by one or
- * holding a targeted VM by the spec's own `node:`. A node left out here is
- * simply connected to when it is first used.
- */
-export function nodesToPrepare(nodes: readonly DesiredNode[], document: SpecDocument, targets: readonly string[]): DesiredNode[] {
-  const open = nodes.filter((n) => !n.local && !n.blocked);
-  if (targets.length === 0) return open;
-  const t = new Set(targets);
-  const named = new Set([...open.filter((n) => t.has(n.name)).map((n) => n.name), ...(document.vms ?? []).filter((v) => t.has(v.name) && v.node !== undefined).map((v) => v.node as string)]);
-  return open.filter((n) => named.has(n.name));
 }
 
 /** A saved plan is still good when planning again now gives the same node changes. */

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ConnectError } from '../../../src/client/connect-error.js';
 import type { ConnectOptions, ConnectProgress } from '../../../src/client/connect-options.js';
 import { connect } from '../../../src/client/connect.js';
-import { nxproxyLogTail } from '../../../src/client/nx-tunnel.js';
+import { nxproxyComplaints } from '../../../src/client/nx-tunnel.js';
 import { FakeL7r, json, makeCert, type FakeHandler, type TestCert } from './fake-l7r.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -132,7 +132,7 @@ describe('connect', () => {
     const end = await r.session.closed;
     expect(end).toMatchObject({ reason: 'server-closed', nxproxyExitCode: 3 });
     // What nxproxy said on its way out is kept for the user.
-    expect(nxproxyLogTail(end.nxproxyLog, 1)).toBe('Error: Connection with remote peer broken.');
+    expect(nxproxyComplaints(end.nxproxyLog, 1)).toEqual(['Error: Connection with remote peer broken.']);
   });
 
   it('says the server ended it when the server hangs up before nxproxy is even connected', async () => {
@@ -243,5 +243,25 @@ describe('connect', () => {
     const e = await connect(base(port, { vm: 'desk', nxproxyPath: '/nonexistent/nxproxy', attempts: 1 })).catch((x: unknown) => x);
     expect(e).toMatchObject({ kind: 'nxproxy' });
     expect((e as Error).message).toMatch(/nxproxy exited \(code 127\) before connecting/);
+  });
+
+  it("picks what went wrong out of nxproxy's log: an X server refusing the session, which nxproxy ends with exit 0", () => {
+    // Lines of a real nxproxy log (Debian's nxproxy 3.5.99.26, client side, the user's X server refusing nxagent).
+    const log = [
+      'NXPROXY - Version 3.5.99.26',
+      'Info: Proxy running in server mode with pid \'7112\'.',
+      'Info: Connection with remote proxy completed.',
+      'Session: Session started at \'Thu Nov 26 06:33:52 2026\'.',
+      "Warning: X connection failed with error 'Invalid MIT-MAGIC-COOKIE-1 key'.",
+      'Session: Terminating session at \'Thu Nov 26 06:33:58 2026\'.',
+      'Info: Your session was closed before reaching a usable state.',
+      'Info: This can be due to the local X server refusing access to the client.',
+    ].join('\n');
+    expect(nxproxyComplaints(log, 8)).toEqual([
+      "Warning: X connection failed with error 'Invalid MIT-MAGIC-COOKIE-1 key'.",
+      'Info: Your session was closed before reaching a usable state.',
+      'Info: This can be due to the local X server refusing access to the client.',
+    ]);
+    expect(nxproxyComplaints('Info: Connection with remote proxy completed.\nSession: Session terminated', 8)).toEqual([]);
   });
 });
