@@ -218,8 +218,6 @@ export class SshRunner implements CommandRunner {
         ready = true;
         if (this.handshaking === client) this.handshaking = undefined;
         trace(`node ${this.node}: ssh connect done`);
-        // Commands are small request/response exchanges: Nagle plus delayed ACKs would add ~40 ms to several of their packets.
-        client.setNoDelay(true);
         resolve(client);
       });
       client.on('error', (error) => {
@@ -246,7 +244,13 @@ export class SshRunner implements CommandRunner {
       };
       if (this.options.privateKey !== undefined) config.privateKey = this.options.privateKey;
       if (this.options.agent !== undefined) config.agent = this.options.agent;
+      const methods = authMethods(this.options);
+      if (methods.length > 0) config.authHandler = methods;
       client.connect(config);
+      // The handshake and every command are small request/response exchanges:
+      // with Nagle on, a write that follows an unacknowledged one waits for the
+      // peer's delayed ACK (~40 ms), which the SSH handshake hits at least once.
+      client.setNoDelay(true);
     });
   }
 
@@ -286,4 +290,12 @@ function shortType(type: string): string {
   if (type.startsWith('ecdsa')) return 'ecdsa';
   if (type.includes('rsa')) return 'rsa';
   return type;
+}
+
+/**
+ * The methods to offer, in order. Without this list ssh2 starts with "none",
+ * which OpenSSH always refuses and answers only after its failed-login delay.
+ */
+function authMethods(o: { readonly privateKey?: unknown; readonly agent?: unknown }): ('publickey' | 'agent')[] {
+  return [...(o.privateKey === undefined ? [] : (['publickey'] as const)), ...(o.agent === undefined ? [] : (['agent'] as const))];
 }
