@@ -26,7 +26,7 @@ export interface EnsureVmInput {
 export function vmStartChanges(input: EnsureVmInput): Exclude<Change, { kind: 'record' }>[] {
   const { desired, node, vm, observed } = input;
   const placedHere = desired.vms.filter((v) => v.node === node.name && v.name !== vm.name);
-  const target = nodeTarget(desired, node, observed.facts.hardwareVirt, new Map([[node.name, [vm, ...placedHere]]]));
+  const target = nodeTarget(desired, node, observed.facts.hardwareVirt, [vm, ...placedHere]);
   const observedNet = observed.networks.find((n) => n.name === target.network.name);
   // Keep host entries of VMs visiting this node (failover) in the target, so
   // the only network difference that can remain is this VM's own entry.

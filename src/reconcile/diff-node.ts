@@ -128,9 +128,19 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   const wantedVolumes = new Set(t.volumes.map((v) => v.volume));
   for (const v of t.volumes) {
     const have = volumes.get(v.volume);
-    const base = { kind: 'volume' as const, node, pool: t.pool.name, volume: v.volume, vm: v.vm, role: v.role, ...(v.capacityBytes === undefined ? {} : { capacityBytes: v.capacityBytes }), ...(v.backing === undefined ? {} : { backing: v.backing }) };
+    // Built only for volumes that change: a converged node of thousands of VMs builds none.
+    const base = (): Pick<VolumeChange, 'kind' | 'node' | 'pool' | 'volume' | 'vm' | 'role' | 'capacityBytes' | 'backing'> => ({
+      kind: 'volume',
+      node,
+      pool: t.pool.name,
+      volume: v.volume,
+      vm: v.vm,
+      role: v.role,
+      ...(v.capacityBytes === undefined ? {} : { capacityBytes: v.capacityBytes }),
+      ...(v.backing === undefined ? {} : { backing: v.backing }),
+    });
     if (have === undefined) {
-      upserts.push({ ...base, action: 'create', attributes: volumeAttributes(undefined, v, t.pool.path), reason: 'not on the node' });
+      upserts.push({ ...base(), action: 'create', attributes: volumeAttributes(undefined, v, t.pool.path), reason: 'not on the node' });
       continue;
     }
     if (v.backing !== undefined) {
@@ -143,7 +153,7 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
           restarted.add(dom.name);
         }
         upserts.push({
-          ...base,
+          ...base(),
           action: 'replace',
           attributes: [
             {
@@ -158,7 +168,7 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
       }
     } else if (v.capacityBytes !== undefined) {
       if (have.capacityBytes < v.capacityBytes) {
-        upserts.push({ ...base, action: 'update', attributes: [{ name: 'capacity', before: have.capacityBytes, after: v.capacityBytes }], reason: 'home disk grows' });
+        upserts.push({ ...base(), action: 'update', attributes: [{ name: 'capacity', before: have.capacityBytes, after: v.capacityBytes }], reason: 'home disk grows' });
       } else if (have.capacityBytes > v.capacityBytes) {
         diagnostics.push({
           severity: 'warning',

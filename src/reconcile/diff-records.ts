@@ -37,6 +37,8 @@ function diffKind<R extends object>(kind: Kind, have: readonly R[], want: readon
     const k = key(r);
     wanted.add(k);
     const old = before.get(k);
+    // A converged store is the common case at fleet size: settle it without building anything.
+    if (old !== undefined && sameRecord(old, r)) continue;
     const attributes = recordAttributes(old, r);
     if (old !== undefined && attributes.length === 0) continue;
     out.push({
@@ -67,6 +69,30 @@ function recordAttributes<R extends object>(old: R | undefined, r: R): Attribute
     attrs.push({ name, ...(old === undefined ? {} : { before: secret ? '(sensitive)' : b }), after: secret ? '(sensitive)' : a });
   }
   return attrs;
+}
+
+/** Equal scalars, and objects equal as flat string maps (properties); anything else is left to recordAttributes. */
+function sameRecord(old: object, r: object): boolean {
+  const a = old as Record<string, unknown>;
+  const b = r as Record<string, unknown>;
+  for (const name in b) {
+    const x = a[name];
+    const y = b[name];
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || !sameFlatMap(x as Record<string, unknown>, y as Record<string, unknown>)) return false;
+  }
+  return true;
+}
+
+function sameFlatMap(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let n = 0;
+  for (const k in b) {
+    const v = b[k];
+    if (typeof v === 'object' || a[k] !== v) return false;
+    n++;
+  }
+  for (const _ in a) n--;
+  return n === 0;
 }
 
 function isEmptyObject(v: unknown): boolean {

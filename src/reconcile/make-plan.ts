@@ -1,6 +1,6 @@
 import type { ObservedNode } from '../drivers/observed-state.js';
 import type { Diagnostic } from '../spec/diagnostic.js';
-import type { DesiredNode, DesiredState, DesiredVm } from '../spec/desired-state.js';
+import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
 import type { StoreSnapshot } from '../state/store.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import type { Change } from './change.js';
@@ -33,7 +33,6 @@ export function makePlan(input: PlanInput): Plan {
   const nodeChanges: Change[] = [];
   const unreachable: string[] = [];
   const unread: string[] = [];
-  const byNode = groupVms(destroy ? [] : desired.vms);
   const planned = plannedNodes(desired, input.targets);
   const specVms = new Set(desired.vms.map((v) => v.name));
   for (const node of desired.nodes.filter((n) => planned.has(n.name))) {
@@ -52,7 +51,7 @@ export function makePlan(input: PlanInput): Plan {
       });
       continue;
     }
-    const target = nodeTarget(desired, node, o.facts.hardwareVirt, byNode);
+    const target = nodeTarget(desired, node, o.facts.hardwareVirt, destroy ? [] : undefined);
     const diff = diffNode(destroy ? { ...target, imageFiles: [], volumes: [], domains: [] } : target, o, { purgeHomes: input.purgeHomes === true, destroy, specVms });
     diagnostics.push(...diff.diagnostics);
     if (!destroy) diagnostics.push(...preflight(o, diff.changes, uploadBytes(diff.changes, input.fileSizes)));
@@ -105,16 +104,6 @@ export function plannedNodes(desired: DesiredState, targets: readonly string[] |
 export function isUnreachable(e: Error): boolean {
   const text = `${e.message} ${String((e as { code?: unknown }).code ?? '')} ${e.cause instanceof Error ? e.cause.message : ''}`;
   return /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|timed out|unreachable|connection refused/i.test(text);
-}
-
-function groupVms(vms: readonly DesiredVm[]): Map<string, DesiredVm[]> {
-  const m = new Map<string, DesiredVm[]>();
-  for (const v of vms) {
-    const list = m.get(v.node);
-    if (list === undefined) m.set(v.node, [v]);
-    else list.push(v);
-  }
-  return m;
 }
 
 function uploadBytes(changes: readonly Change[], sizes: ReadonlyMap<string, number> | undefined): number {

@@ -1,6 +1,7 @@
 import type { DomainConfig, ObservedNetwork } from '../drivers/observed-state.js';
 import type { DesiredImage, DesiredNode, DesiredState, DesiredVm } from '../spec/desired-state.js';
 import { cmdlineWithSecret } from './vma-cmdline.js';
+import { vmsOnNode } from './vms-by-node.js';
 import { domainName, homeVolume, imageInitrdVolume, imageKernelVolume, imageVolume, overlayVolume, POOL_NAME, serialLogPath } from './naming.js';
 
 const MiB = 1024 * 1024;
@@ -37,9 +38,9 @@ export interface NodeTarget {
   readonly domains: readonly DomainTarget[];
 }
 
-export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVirt: boolean, vmsByNode?: ReadonlyMap<string, DesiredVm[]>): NodeTarget {
+/** `vms`: the VMs to put on the node (default: those the spec places there; none for destroy). */
+export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVirt: boolean, vms: readonly DesiredVm[] = vmsOnNode(desired.vms, node.name)): NodeTarget {
   const net = desired.settings.network;
-  const vms = vmsByNode?.get(node.name) ?? desired.vms.filter((v) => v.node === node.name);
   const images = new Map(desired.images.map((i) => [i.key, i]));
   const used = new Map<string, DesiredImage>();
   for (const vm of vms) {

@@ -4,6 +4,7 @@ import type { DesiredNode, DesiredState } from '../spec/desired-state.js';
 import { runBounded } from './apply-plan.js';
 import { DOMAIN_PREFIX, domainName, homeVolume, imageInitrdVolume, imageKernelVolume, imageVolume, overlayVolume, POOL_NAME } from './naming.js';
 import { traced } from '../trace.js';
+import { vmsOnNode } from './vms-by-node.js';
 
 export function observeScope(desired: DesiredState, node: DesiredNode): ObserveScope {
   return { network: desired.settings.network.name, pool: POOL_NAME, storageDir: node.storageDir, domainPrefix: DOMAIN_PREFIX, expected: expectedOnNode(desired, node) };
@@ -15,8 +16,7 @@ function expectedOnNode(desired: DesiredState, node: DesiredNode): { domains: st
   const domains: string[] = [];
   const volumes: string[] = [];
   const used = new Set<string>();
-  for (const vm of desired.vms) {
-    if (vm.node !== node.name) continue;
+  for (const vm of vmsOnNode(desired.vms, node.name)) {
     domains.push(domainName(vm.name));
     volumes.push(overlayVolume(vm.name), homeVolume(vm.name));
     used.add(vm.image);

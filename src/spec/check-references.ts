@@ -1,7 +1,7 @@
 import { errorAt, warningAt, type Diagnostic } from './diagnostic.js';
 import { closestMatch } from './did-you-mean.js';
 import type { SpecDocument } from './spec-document.js';
-import { imageKey, imageKeyFromRef, userKey, userKeyFromRef } from './spec-keys.js';
+import { imageKey, imageKeysFromRefs, userKey, userKeyFromRef } from './spec-keys.js';
 
 /**
  * Suggestions cost an edit-distance scan of every candidate; a spec whose
@@ -13,11 +13,24 @@ const MAX_SUGGESTIONS = 100;
 export function checkReferences(document: SpecDocument): Diagnostic[] {
   const out: Diagnostic[] = [];
   const users = new Set((document.users ?? []).map((u) => userKey(u.login, u.tenant)));
-  const tenantsByLogin = new Map<string, string[]>();
-  for (const u of document.users ?? []) tenantsByLogin.set(u.login, [...(tenantsByLogin.get(u.login) ?? []), userKey(u.login, u.tenant)]);
   const images = new Set(document.images.map((m) => imageKey(m.name, m.tag)));
-  const tagsByName = new Map<string, string[]>();
-  for (const m of document.images) tagsByName.set(m.name, [...(tagsByName.get(m.name) ?? []), m.tag ?? 'default']);
+  // Hints for the error path only: built on the first miss.
+  let tenantsByLogin: Map<string, string[]> | undefined;
+  const tenantsOf = (login: string): string[] | undefined => {
+    if (tenantsByLogin === undefined) {
+      tenantsByLogin = new Map();
+      for (const u of document.users ?? []) tenantsByLogin.set(u.login, [...(tenantsByLogin.get(u.login) ?? []), userKey(u.login, u.tenant)]);
+    }
+    return tenantsByLogin.get(login);
+  };
+  let tagsByName: Map<string, string[]> | undefined;
+  const imageTags = (): Map<string, string[]> => {
+    if (tagsByName === undefined) {
+      tagsByName = new Map();
+      for (const m of document.images) tagsByName.set(m.name, [...(tagsByName.get(m.name) ?? []), m.tag ?? 'default']);
+    }
+    return tagsByName;
+  };
   const nodes = new Map(document.nodes.map((n) => [n.name, n]));
   let suggestions = 0;
   const suggest = (word: string, candidates: Iterable<string>): string => {
@@ -27,12 +40,13 @@ export function checkReferences(document: SpecDocument): Diagnostic[] {
     return match === undefined ? '' : ` (did you mean ${JSON.stringify(match)}?)`;
   };
 
+  const imageKeyOf = imageKeysFromRefs();
   (document.vms ?? []).forEach((vm, i) => {
     // Built only on the error path: this loop runs once per VM on every plan.
     const owner = (): string => `vms[${i}] ${JSON.stringify(vm.name)}`;
     if (!users.has(userKeyFromRef(vm.user))) {
       const login = vm.user.split('@')[0] ?? vm.user;
-      const elsewhere = tenantsByLogin.get(login);
+      const elsewhere = tenantsOf(login);
       const hint = elsewhere !== undefined ? ` (did you mean ${elsewhere.map((k) => JSON.stringify(k)).join(' or ')}?)` : suggest(vm.user, users);
       out.push(
         errorAt(
@@ -42,14 +56,14 @@ export function checkReferences(document: SpecDocument): Diagnostic[] {
         ),
       );
     }
-    const key = imageKeyFromRef(vm.image);
+    const key = imageKeyOf(vm.image);
     if (!images.has(key)) {
       const name = key.slice(0, key.indexOf(':'));
-      const tags = tagsByName.get(name);
+      const tags = imageTags().get(name);
       const hint =
         tags !== undefined
           ? ` (image ${JSON.stringify(name)} has the tag${tags.length > 1 ? 's' : ''} ${tags.join(', ')}; write ${JSON.stringify(`${name}:${tags[0] ?? ''}`)})`
-          : suggest(vm.image, [...tagsByName.keys()]);
+          : suggest(vm.image, [...imageTags().keys()]);
       out.push(errorAt(['vms', i, 'image'], `${owner()}: image ${JSON.stringify(vm.image)} is not defined in images${hint}`));
     }
     if (vm.node !== undefined) {

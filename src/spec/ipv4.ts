@@ -3,8 +3,6 @@
  * address" scans stay integer operations instead of string juggling.
  */
 
-const OCTET = /^(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$/;
-
 export interface Ipv4Network {
   /** Network address (host bits zero). */
   readonly network: number;
@@ -14,16 +12,35 @@ export interface Ipv4Network {
   readonly size: number;
 }
 
-/** Parses dotted-quad notation; undefined when it is not a valid address. */
+/**
+ * Parses dotted-quad notation (no leading zeros, each octet 0-255); undefined
+ * when it is not a valid address. A character scan: resolve parses every VM's
+ * address on every plan.
+ */
 export function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   let value = 0;
-  for (const part of parts) {
-    if (!OCTET.test(part)) return undefined;
-    value = value * 256 + Number(part);
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined;
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
-  return value;
+  if (dots !== 3 || digits === 0) return undefined;
+  return value * 256 + octet;
 }
 
 export function formatIpv4(value: number): string {
@@ -54,11 +71,12 @@ export function inNetwork(net: Ipv4Network, address: number): boolean {
   return address >= net.network && address <= net.broadcast;
 }
 
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, n) => n.toString(16).padStart(2, '0'));
+
 /**
  * The MAC the original QVD gives a VM: a fixed prefix plus the address's last
  * three octets, so DHCP reservations and anti-spoofing rules follow from the IP.
  */
 export function macForIpv4(address: number): string {
-  const hex = (n: number): string => n.toString(16).padStart(2, '0');
-  return `54:52:00:${hex((address >>> 16) & 255)}:${hex((address >>> 8) & 255)}:${hex(address & 255)}`;
+  return `54:52:00:${HEX[(address >>> 16) & 255]}:${HEX[(address >>> 8) & 255]}:${HEX[address & 255]}`;
 }

@@ -18,7 +18,7 @@ import { resolveNode } from './resolve-nodes.js';
 import { resolvePasswords } from './resolve-passwords.js';
 import { resolveSettings } from './resolve-settings.js';
 import type { SpecDocument } from './spec-document.js';
-import { DEFAULT_TENANT, imageKeyFromRef, userKey, userKeyFromRef } from './spec-keys.js';
+import { DEFAULT_TENANT, imageKeysFromRefs, userKey, userKeyFromRef } from './spec-keys.js';
 
 /** Shared by every user and VM without properties: 10,000 empty objects are not free. */
 const NO_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});
@@ -75,11 +75,12 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
 
   // Placement and addresses for the VMs whose references resolve; the others already have their diagnostic.
   const imageByKey = new Map(images.map((m) => [m.key, m]));
+  const imageKeyOf = imageKeysFromRefs();
   const userKeys = new Set(specUsers.map((u) => userKey(u.login, u.tenant)));
   const previous = new Map((snapshot?.vms ?? []).map((r) => [r.name, r]));
   const placeable: PlacementVm[] = [];
   for (const vm of specVms) {
-    const image = imageByKey.get(imageKeyFromRef(vm.image));
+    const image = imageByKey.get(imageKeyOf(vm.image));
     if (image === undefined || !userKeys.has(userKeyFromRef(vm.user))) continue;
     const before = previous.get(vm.name);
     placeable.push({
@@ -142,7 +143,7 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
     return {
       name: vm.name,
       user: userKeyFromRef(vm.user),
-      image: imageKeyFromRef(vm.image),
+      image: imageKeyOf(vm.image),
       node: placement.nodeOf.get(vm.name) ?? '',
       nodePinned: vm.node !== undefined,
       ip: formatIpv4(ip),

@@ -26,3 +26,13 @@ export function imageKey(name: string, tag: string | undefined): string {
 export function imageKeyFromRef(ref: string): string {
   return ref.includes(':') ? ref : imageKey(ref, undefined);
 }
+
+/** imageKeyFromRef, remembered per reference: thousands of VMs share a handful of images. */
+export function imageKeysFromRefs(): (ref: string) => string {
+  const keys = new Map<string, string>();
+  return (ref) => {
+    let key = keys.get(ref);
+    if (key === undefined) keys.set(ref, (key = imageKeyFromRef(ref)));
+    return key;
+  };
+}

@@ -26,7 +26,12 @@ describe('ipv4', () => {
   it('parses and formats', () => {
     expect(parseIpv4('10.3.15.20')).toBe(0x0a030f14);
     expect(formatIpv4(0xffffffff)).toBe('255.255.255.255');
-    for (const bad of ['10.3.15', '10.3.15.256', '01.2.3.4', 'a.b.c.d', '1.2.3.4.5']) expect(parseIpv4(bad)).toBeUndefined();
+    expect(parseIpv4('0.0.0.0')).toBe(0);
+    expect(parseIpv4('255.255.255.255')).toBe(0xffffffff);
+    expect(parseIpv4('10.0.100.9')).toBe(0x0a006409);
+    for (const bad of ['10.3.15', '10.3.15.256', '01.2.3.4', '1.2.3.00', 'a.b.c.d', '1.2.3.4.5', '', '1..2.3', '.1.2.3', '1.2.3.', ' 1.2.3.4', '1.2.3.4 ', '-1.2.3.4', '1.2.3.4/24', '1000.2.3.4', '１.2.3.4']) {
+      expect(parseIpv4(bad), bad).toBeUndefined();
+    }
   });
 
   it('parses networks', () => {
