@@ -23,6 +23,7 @@ import { loadNow, median, mustRun, timed, type Timed } from './apply/exec.js';
 import { shellFirst, shellRerun } from './apply/shell.js';
 import { inventory, nodeDown, nodeUp, REPO, setNodeShell, sshTrueMs, testImage, wipe, type BenchNode, type TestImage } from './apply/testnode.js';
 import { workloadFromPlan, type Workload } from './apply/workload.js';
+import { dropCaCertsTax } from './node-start-tax.js';
 
 const RUNS = Math.max(1, Number(process.env['QVD_BENCH_RUNS'] ?? 3));
 const VMS = 20;
@@ -257,6 +258,7 @@ async function main(): Promise<void> {
   const loadBefore = loadNow();
   log(`bench:apply — ${VMS} on-demand VMs on one test node, ${RUNS} run(s) per tool and node condition (${CONDS.join(', ')}), medians; then a no-op plan over 2×${BIG_PER_NODE}`);
   log(`load before: ${loadBefore}`);
+  log(dropCaCertsTax());
   const image = await testImage();
   base = await mkdtemp('/var/tmp/qvd-bench-apply-');
   const tag = process.pid.toString(36);

@@ -2,7 +2,7 @@
 // bundled with the CLI's esbuild options (bench/plan.bench.ts does it), so
 // module loading costs what it costs `qvd plan`. Then read + parse + validate
 // + resolve the spec, store snapshot, observe (fake nodes), diff. Prints one
-// JSON line. Usage: node plan-child.mjs create|noop DIR
+// JSON line. Usage: node plan-child/plan-child.js create|noop DIR
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { prepareLargeSpec } from '../test/fixtures/spec/gen-large-spec.js';
+import { dropCaCertsTax } from './node-start-tax.js';
 // @ts-expect-error plain ESM helper shared with the CLI build
 import { bundleOptions } from '../scripts/build/bundle-options.mjs';
 
@@ -28,7 +29,8 @@ interface ChildResult {
 }
 
 const REPO = join(import.meta.dirname, '..');
-const CHILD = join(REPO, 'bench', '.out', 'plan-child.mjs');
+const CHILD_DIR = join(REPO, 'bench', '.out', 'plan-child');
+const CHILD = join(CHILD_DIR, 'plan-child.js');
 
 async function child(mode: 'create' | 'noop', dir: string): Promise<ChildResult> {
   const { stdout } = await run(process.execPath, [CHILD, mode, dir], { maxBuffer: 64 << 20 });
@@ -90,8 +92,11 @@ async function validateCli(file: string): Promise<number> {
   return performance.now() - s;
 }
 
-// The child loads its code the way `qvd plan` does: one bundle (scripts/build/bundle.mjs).
-await build({ ...(bundleOptions(REPO) as object), entryPoints: [join(REPO, 'bench', 'plan-child.ts')], outfile: CHILD });
+// The child loads its code the way `qvd plan` does: bundled and code-split (scripts/build/bundle.mjs),
+// so that what it does not run (PostgreSQL, the apply steps) is not even parsed.
+await rm(CHILD_DIR, { recursive: true, force: true });
+await build({ ...(bundleOptions(REPO) as object), entryPoints: { 'plan-child': join(REPO, 'bench', 'plan-child.ts') }, outdir: CHILD_DIR, splitting: true, chunkNames: 'chunks/[name]-[hash]' });
+console.log(dropCaCertsTax());
 const dir = await mkdtemp(join(tmpdir(), 'qvd-bench-plan-'));
 try {
   await prepareLargeSpec(dir, SIZE);

@@ -5,13 +5,16 @@ import { QvdError } from '../errors.js';
 import { ApplyLock, type LockIdentity } from './apply-lock.js';
 import { deleteKeys, upsertRows } from './bulk-write.js';
 import type { Database } from './database-schema.js';
-import { migrationProvider } from './migration-provider.js';
+import { migrationProvider, migrations } from './migration-provider.js';
 import { isProcessAlive } from './process-alive.js';
 import { imageCodec, nodeCodec, userCodec, vmCodec, type RecordCodec } from './record-codecs.js';
 import { readTableAsArrays } from './json-table-read.js';
 import { newVmaStoreKey } from '../spec/vma-secrets.js';
 import { batchRecordWrites } from './record-write-batch.js';
 import type { JournalEntry, LockHolder, RecordWrite, Store, StoreSnapshot } from './store.js';
+
+/** kysely's default bookkeeping table, which the Migrator below uses. */
+const MIGRATION_TABLE = 'kysely_migration';
 
 export interface KyselyStoreOptions {
   readonly db: Kysely<Database>;
@@ -48,6 +51,9 @@ export class KyselyStore implements Store {
   }
 
   async migrate(): Promise<void> {
+    // Every command opens the store; nearly always it is already current, and
+    // one read proves it without the Migrator's write lock and bookkeeping.
+    if (await this.#migrated()) return;
     const run = async (db: Kysely<Database>): Promise<void> => {
       const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
       if (error !== undefined) throw error;
@@ -70,6 +76,20 @@ export class KyselyStore implements Store {
     } catch (error) {
       throw migrationError(this.location, error);
     }
+  }
+
+  /** Whether exactly the known migrations, no more and no fewer, have run. */
+  async #migrated(): Promise<boolean> {
+    let applied: string[];
+    try {
+      const result = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)} order by name`.execute(this.#db);
+      applied = result.rows.map((r) => r.name);
+    } catch {
+      // No bookkeeping table yet (a new store), or not a database at all: the Migrator says which.
+      return false;
+    }
+    const known = Object.keys(migrations).sort();
+    return applied.length === known.length && applied.every((name, i) => name === known[i]);
   }
 
   /** Lists come sorted by key (code-unit order), the same on both dialects. */

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Migration } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { QvdError } from '../../../src/errors.js';
 import { migrations } from '../../../src/state/migration-provider.js';
@@ -63,6 +64,24 @@ describe('openStore on SQLite', () => {
     const db = new BetterSqlite3(path);
     expect(db.prepare('select count(*) from kysely_migration').pluck().get()).toBe(Object.keys(migrations).length);
     db.close();
+  });
+
+  it('brings a state left by an older qvd up to date, running only the migrations it lacks', async () => {
+    const path = join(await tempDir(), 'qvd.db');
+    const names = Object.keys(migrations);
+    const older = Object.fromEntries(names.slice(0, -1).map((n) => [n, migrations[n] as Migration]));
+    const db = new Kysely<never>({ dialect: new SqliteDialect({ database: new BetterSqlite3(path) }) });
+    const { error } = await new Migrator({ db, provider: { getMigrations: () => Promise.resolve(older) } }).migrateToLatest();
+    await db.destroy();
+    expect(error).toBeUndefined();
+    const store = await openStore({ kind: 'sqlite', path });
+    await store.close();
+    const check = new BetterSqlite3(path);
+    try {
+      expect(check.prepare('select name from kysely_migration order by name').pluck().all()).toEqual(names);
+    } finally {
+      check.close();
+    }
   });
 
   it('refuses a file that is not a database, naming it', async () => {
