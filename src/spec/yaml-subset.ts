@@ -61,6 +61,8 @@ const SIMPLE_ITEM = new RegExp(`${PLAIN_FIRST}(?:[^\\n#:]*[^ \\n#:])?\\n`, 'y');
 /** A plain scalar in a flow collection and the spaces after it, up to `,` `]` `}` or a `:` that separates. */
 // (Its last character is not a space, so the trailing ` *` cannot make it backtrack quadratically.)
 const FLOW_PLAIN = new RegExp(`${PLAIN_FIRST}(?:[^\\n#:,[\\]{}]*[^ \\n#:,[\\]{}])? *(?=[,\\]}]|:[ ,[\\]{}])`, 'y');
+/** A key like SIMPLE_KEY's in a flow mapping, up to its `:`. */
+const FLOW_KEY = /[A-Za-z_][\w./-]*:(?=[ ,[\]{}])/y;
 const DOUBLE_QUOTED = /"[^"\\\n]*"/y;
 const SINGLE_QUOTED = /'[^'\n]*'(?!')/y;
 
@@ -530,48 +532,74 @@ class SubsetParser {
   /** A flow collection that closes on the line it opens; sets `pos` after it. */
   private flowCollection(at: number): unknown {
     this.enter();
+    const value = this.text.charCodeAt(at) === 0x7b ? this.flowMapping(at + 1) : this.flowSequence(at + 1);
+    this.depth--;
+    return value;
+  }
+
+  private flowMapping(from: number): Record<string, unknown> {
     const text = this.text;
-    const isMapping = text.charCodeAt(at) === 0x7b;
-    const close = isMapping ? 0x7d : 0x5d;
-    const seq: unknown[] = [];
-    const map: Record<string, unknown> = {};
-    let p = at + 1;
+    const result: Record<string, unknown> = {};
+    let p = from;
     for (;;) {
       while (text.charCodeAt(p) === SPACE) p++;
-      if (text.charCodeAt(p) === close) break;
-      if (isMapping) {
-        const key = String(this.flowNode(p, true));
-        p = this.pos;
-        while (text.charCodeAt(p) === SPACE) p++;
-        let value: unknown = null;
-        if (text.charCodeAt(p) === COLON) {
-          p++;
-          while (text.charCodeAt(p) === SPACE) p++;
-          const c = text.charCodeAt(p);
-          if (c !== 0x2c && c !== close) {
-            value = this.flowNode(p, false);
-            p = this.pos;
-            while (text.charCodeAt(p) === SPACE) p++;
-          }
-        }
-        if (key === '__proto__' || Object.hasOwn(map, key)) throw BAIL;
-        map[key] = value;
+      if (text.charCodeAt(p) === 0x7d) break;
+      let key: string;
+      FLOW_KEY.lastIndex = p;
+      if (FLOW_KEY.test(text)) {
+        const colon = FLOW_KEY.lastIndex - 1;
+        key = this.simpleKey(p, colon);
+        p = colon;
       } else {
-        seq.push(this.flowNode(p, false));
+        key = String(this.flowNode(p, true));
         p = this.pos;
         while (text.charCodeAt(p) === SPACE) p++;
       }
+      let value: unknown = null;
+      if (text.charCodeAt(p) === COLON) {
+        p++;
+        while (text.charCodeAt(p) === SPACE) p++;
+        const c = text.charCodeAt(p);
+        if (c !== 0x2c && c !== 0x7d) {
+          value = this.flowNode(p, false);
+          p = this.pos;
+          while (text.charCodeAt(p) === SPACE) p++;
+        }
+      }
+      if (key === '__proto__' || Object.hasOwn(result, key)) throw BAIL;
+      result[key] = value;
       const c = text.charCodeAt(p);
       if (c === 0x2c) {
         p++;
         continue;
       }
-      if (c === close) break;
+      if (c === 0x7d) break;
+      throw BAIL; // a missing comma, a line break, a comment
+    }
+    this.pos = p + 1;
+    return result;
+  }
+
+  private flowSequence(from: number): unknown[] {
+    const text = this.text;
+    const result: unknown[] = [];
+    let p = from;
+    for (;;) {
+      while (text.charCodeAt(p) === SPACE) p++;
+      if (text.charCodeAt(p) === 0x5d) break;
+      result.push(this.flowNode(p, false));
+      p = this.pos;
+      while (text.charCodeAt(p) === SPACE) p++;
+      const c = text.charCodeAt(p);
+      if (c === 0x2c) {
+        p++;
+        continue;
+      }
+      if (c === 0x5d) break;
       throw BAIL; // a pair in a sequence, a missing comma, a line break, a comment
     }
     this.pos = p + 1;
-    this.depth--;
-    return isMapping ? map : seq;
+    return result;
   }
 
   /** An entry of a flow collection; sets `pos` after it. Keys must be scalars. */

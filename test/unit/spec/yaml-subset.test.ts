@@ -167,6 +167,8 @@ const snippets: ReadonlyArray<readonly [string, boolean?]> = [
   ['- [a]: 1'],
   ['- [a, b]\n- {c: d}', true],
   ['- a\n  - b'],
+  ['a:\n  -\n   -\n  - x'],
+  ['a:\n  -\n  - x\n  -', true],
   ['a:\n  - x\n   - y'],
   ['a:\n  - x\n - y'],
   // indentation
@@ -280,6 +282,13 @@ describe('parseYamlSubset on tricky snippets', () => {
       differential(text.replaceAll('\n', '\r\n'));
     },
   );
+
+  it('stays linear on long runs of spaces', () => {
+    const spaces = ' '.repeat(100_000);
+    for (const text of [`a: [x${spaces}y]`, `a: [x${spaces}`, `a: x${spaces}y${spaces}#`, `- x${spaces}`, `a: {x${spaces}:${spaces}y}`]) {
+      differential(text);
+    }
+  });
 
   it('declines nesting deeper than the limit js-yaml is given', () => {
     let deep = '';
