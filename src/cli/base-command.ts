@@ -1,4 +1,8 @@
-import { Command, Flags, Errors, type Interfaces } from '@oclif/core';
+// Subpaths, not the package index: the index loads help, ux and the rest of oclif on every start.
+import { Command } from '@oclif/core/command';
+import * as Errors from '@oclif/core/errors';
+import * as Flags from '@oclif/core/flags';
+import type * as Interfaces from '@oclif/core/interfaces';
 import { ExitCode, InvalidInputError, QvdError } from '../errors.js';
 import { formatDiagnostic } from '../spec/format-diagnostic.js';
 import { trace } from '../trace.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 
 /** Flags several commands share, defined once. */
 export const specFlag = Flags.string({ char: 'f', description: 'The spec file.', default: 'qvd.yaml', helpValue: 'FILE' });

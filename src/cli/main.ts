@@ -1,4 +1,4 @@
-import { execute } from '@oclif/core';
+import { execute } from '@oclif/core/execute';
 import { trace, tracing } from '../trace.js';
 
 trace('cli: main module loaded');

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { QvdCommand } from '../cli/base-command.js';
 import { applyFlags } from '../cli/flags.js';
 import { applyCommandInput, runApplyCommand, type ApplyCommandResult } from '../cli/run-apply-command.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { createInterface } from 'node:readline/promises';
 import { QvdCommand } from '../cli/base-command.js';
 import { connect } from '../client/connect.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { QvdCommand } from '../cli/base-command.js';
 import { parallelismFlag, purgeHomesFlag, specFlag, targetFlag } from '../cli/flags.js';
 import { createNodeDrivers } from '../cli/node-drivers.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { pino } from 'pino';
 import { QvdCommand } from '../cli/base-command.js';
 import { specFlag } from '../cli/flags.js';
