@@ -47,7 +47,8 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   const upserts: Change[] = [];
   const starts: PowerChange[] = [];
 
-  const volumes = new Map(o.volumes.filter((v) => v.pool === t.pool.name).map((v) => [v.name, v]));
+  const volumes = new Map<string, ObservedVolume>();
+  for (const v of o.volumes) if (v.pool === t.pool.name) volumes.set(v.name, v);
   const visiting = new Set(
     opts.destroy
       ? []
@@ -120,7 +121,8 @@ export function diffNode(t: NodeTarget, o: ObservedNode, opts: DiffOptions): Nod
   }
 
   // Domains: compare normalised configs; a domain qvd did not make is adopted only when identical.
-  const observedDomains = new Map(o.domains.filter((d) => d.name.startsWith(DOMAIN_PREFIX)).map((d) => [d.name, d]));
+  const observedDomains = new Map<string, ObservedNode['domains'][number]>();
+  for (const d of o.domains) if (d.name.startsWith(DOMAIN_PREFIX)) observedDomains.set(d.name, d);
   const wantedDomains = new Set(t.domains.map((d) => d.domain));
   const restarted = new Set<string>();
 

@@ -55,14 +55,20 @@ export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVir
       if (img.boot.initrd !== undefined) imageFiles.push({ volume: imageInitrdVolume(img.key), image: img.key, source: img.boot.initrd, format: 'raw' });
     }
   }
+  // What VMs of one image share is worked out once per image: a node holds hundreds of VMs of a few images.
+  const perImage = new Map<string, ImageShared>();
+  for (const img of used.values()) perImage.set(img.key, imageShared(img, node));
   const volumes: VolumeTarget[] = [];
   const domains: DomainTarget[] = [];
   for (const vm of vms) {
     const img = images.get(vm.image);
-    if (img === undefined) continue;
-    volumes.push({ vm: vm.name, role: 'root', volume: overlayVolume(vm.name), backing: { volume: imageVolume(img.key), format: 'qcow2' } });
-    volumes.push({ vm: vm.name, role: 'home', volume: homeVolume(vm.name), capacityBytes: img.homeSizeMb * MiB });
-    domains.push({ vm, domain: domainName(vm.name), config: domainConfig(vm, img, node, net.name, hardwareVirt, desired.vmaSecrets?.[vm.name]) });
+    const shared = perImage.get(vm.image);
+    if (img === undefined || shared === undefined) continue;
+    const root = overlayVolume(vm.name);
+    const home = homeVolume(vm.name);
+    volumes.push({ vm: vm.name, role: 'root', volume: root, backing: shared.backing });
+    volumes.push({ vm: vm.name, role: 'home', volume: home, capacityBytes: shared.homeBytes });
+    domains.push({ vm, domain: domainName(vm.name), config: domainConfig(vm, img, shared, node, net.name, hardwareVirt, root, home, desired.vmaSecrets?.[vm.name]) });
   }
   return {
     node,
@@ -85,28 +91,48 @@ export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVir
   };
 }
 
+interface ImageShared {
+  readonly backing: { readonly volume: string; readonly format: string };
+  readonly homeBytes: number;
+  readonly kernel?: string;
+  readonly initrd?: string;
+}
+
+function imageShared(img: DesiredImage, node: DesiredNode): ImageShared {
+  const boot = img.boot;
+  const base = { backing: { volume: imageVolume(img.key), format: 'qcow2' }, homeBytes: img.homeSizeMb * MiB };
+  if (boot === undefined) return base;
+  const kernel = `${node.storageDir}/${imageKernelVolume(img.key)}`;
+  return boot.initrd === undefined ? { ...base, kernel } : { ...base, kernel, initrd: `${node.storageDir}/${imageInitrdVolume(img.key)}` };
+}
+
 /**
  * `vmaSecret`: the VM's agent secret (desired.vmaSecrets), put on the kernel
  * command line; apply and the HKD both render through here, so they agree.
  */
-function domainConfig(vm: DesiredVm, img: DesiredImage, node: DesiredNode, network: string, hardwareVirt: boolean, vmaSecret: string | undefined): DomainConfig {
+function domainConfig(
+  vm: DesiredVm,
+  img: DesiredImage,
+  shared: ImageShared,
+  node: DesiredNode,
+  network: string,
+  hardwareVirt: boolean,
+  root: string,
+  home: string,
+  vmaSecret: string | undefined,
+): DomainConfig {
+  const type = hardwareVirt ? ('kvm' as const) : ('qemu' as const);
+  const disks = [
+    { target: 'vda', pool: POOL_NAME, volume: root, format: 'qcow2' },
+    { target: 'vdb', pool: POOL_NAME, volume: home, format: 'qcow2' },
+  ];
+  const nics = [{ mac: vm.mac, network }];
+  const serialLog = serialLogPath(node.storageDir, vm.name);
   const boot = img.boot;
-  return {
-    type: hardwareVirt ? 'kvm' : 'qemu',
-    memoryMiB: img.memoryMb,
-    vcpus: img.vcpus,
-    disks: [
-      { target: 'vda', pool: POOL_NAME, volume: overlayVolume(vm.name), format: 'qcow2' },
-      { target: 'vdb', pool: POOL_NAME, volume: homeVolume(vm.name), format: 'qcow2' },
-    ],
-    nics: [{ mac: vm.mac, network }],
-    ...(boot === undefined
-      ? {}
-      : {
-          kernel: `${node.storageDir}/${imageKernelVolume(img.key)}`,
-          ...(boot.initrd === undefined ? {} : { initrd: `${node.storageDir}/${imageInitrdVolume(img.key)}` }),
-          cmdline: cmdlineWithSecret(boot.cmdline, img.vma ? vmaSecret : undefined),
-        }),
-    serialLog: serialLogPath(node.storageDir, vm.name),
-  };
+  if (boot === undefined || shared.kernel === undefined) return { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, serialLog };
+  const { kernel, initrd } = shared;
+  const cmdline = cmdlineWithSecret(boot.cmdline, img.vma ? vmaSecret : undefined);
+  return initrd === undefined
+    ? { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, kernel, cmdline, serialLog }
+    : { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, kernel, initrd, cmdline, serialLog };
 }
