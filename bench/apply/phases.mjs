@@ -5,7 +5,7 @@
 const ms = (t) => Math.round((performance.now() - t) * 10) / 10;
 const t0 = performance.now();
 const out = { nodes: {} };
-await import('@oclif/core');
+await import('@oclif/core/execute');
 await import('../../dist/qvd/commands/plan.js');
 out.cliModules = ms(t0);
 const { openSpec } = await import('../../dist/usecases/open-spec.js');
