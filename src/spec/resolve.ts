@@ -96,10 +96,12 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
     placeable,
     nodes.map((n) => ({ name: n.name, blocked: n.blocked, maxVms: n.capacity.maxVms, memoryMb: n.capacity.memoryMb, vcpus: n.capacity.vcpus })),
   );
-  const indexOf = new Map(specVms.map((vm, i) => [vm.name, i]));
+  // Where a VM sits in the spec, for diagnostics only: built on the first one.
+  let positions: Map<string, number> | undefined;
+  const indexOf = (vm: string): number => (positions ??= new Map(specVms.map((v, i) => [v.name, i]))).get(vm) ?? 0;
   const knownNodes = new Set(nodes.map((n) => n.name));
   for (const { vm, reason } of placement.unplaced) {
-    const i = indexOf.get(vm) ?? 0;
+    const i = indexOf(vm);
     // A VM fixed on an unknown node is already reported by checkReferences.
     if (specVms[i]?.node !== undefined && !knownNodes.has(specVms[i]?.node ?? '')) continue;
     diagnostics.push(errorAt(['vms', i], `vms[${i}] ${JSON.stringify(vm)}: no node can take it: ${reason}`, 'Add a node, raise capacity.max_vms or capacity.memory_mb, or unblock a node.'));
@@ -117,7 +119,7 @@ export async function resolve(document: SpecDocument, snapshot: StoreSnapshot | 
     ipOf = allocation.ipOf;
     const { dhcpStart, dhcpEnd } = network.network;
     for (const vm of allocation.exhausted) {
-      const i = indexOf.get(vm) ?? 0;
+      const i = indexOf(vm);
       diagnostics.push(
         errorAt(
           ['vms', i],
