@@ -5,6 +5,7 @@ import { changeAddress, type Change, type VolumeChange } from '../reconcile/chan
 import { diffNode } from '../reconcile/diff-node.js';
 import { overlayVolume } from '../reconcile/naming.js';
 import { nodeTarget } from '../reconcile/node-target.js';
+import { vmsOnNode } from '../reconcile/vms-by-node.js';
 import type { DesiredNode, DesiredState, DesiredVm } from '../spec/desired-state.js';
 
 export interface EnsureVmInput {
@@ -25,7 +26,7 @@ export interface EnsureVmInput {
  */
 export function vmStartChanges(input: EnsureVmInput): Exclude<Change, { kind: 'record' }>[] {
   const { desired, node, vm, observed } = input;
-  const placedHere = desired.vms.filter((v) => v.node === node.name && v.name !== vm.name);
+  const placedHere = vmsOnNode(desired.vms, node.name).filter((v) => v.name !== vm.name);
   const target = nodeTarget(desired, node, observed.facts.hardwareVirt, [vm, ...placedHere]);
   const observedNet = observed.networks.find((n) => n.name === target.network.name);
   // Keep host entries of VMs visiting this node (failover) in the target, so

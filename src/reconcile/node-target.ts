@@ -94,33 +94,25 @@ export function nodeTarget(desired: DesiredState, node: DesiredNode, hardwareVir
 interface ImageShared {
   readonly backing: { readonly volume: string; readonly format: string };
   readonly homeBytes: number;
-  readonly kernel?: string;
-  readonly initrd?: string;
+  /** Direct kernel boot: the files on this node, and the image's command line. */
+  readonly boot?: { readonly kernel: string; readonly initrd?: string; readonly cmdline: string };
 }
 
 function imageShared(img: DesiredImage, node: DesiredNode): ImageShared {
+  const backing = { volume: imageVolume(img.key), format: 'qcow2' };
+  const homeBytes = img.homeSizeMb * MiB;
   const boot = img.boot;
-  const base = { backing: { volume: imageVolume(img.key), format: 'qcow2' }, homeBytes: img.homeSizeMb * MiB };
-  if (boot === undefined) return base;
+  if (boot === undefined) return { backing, homeBytes };
   const kernel = `${node.storageDir}/${imageKernelVolume(img.key)}`;
-  return boot.initrd === undefined ? { ...base, kernel } : { ...base, kernel, initrd: `${node.storageDir}/${imageInitrdVolume(img.key)}` };
+  const initrd = boot.initrd === undefined ? {} : { initrd: `${node.storageDir}/${imageInitrdVolume(img.key)}` };
+  return { backing, homeBytes, boot: { kernel, ...initrd, cmdline: boot.cmdline } };
 }
 
 /**
  * `vmaSecret`: the VM's agent secret (desired.vmaSecrets), put on the kernel
  * command line; apply and the HKD both render through here, so they agree.
  */
-function domainConfig(
-  vm: DesiredVm,
-  img: DesiredImage,
-  shared: ImageShared,
-  node: DesiredNode,
-  network: string,
-  hardwareVirt: boolean,
-  root: string,
-  home: string,
-  vmaSecret: string | undefined,
-): DomainConfig {
+function domainConfig(vm: DesiredVm, img: DesiredImage, shared: ImageShared, node: DesiredNode, network: string, hardwareVirt: boolean, root: string, home: string, vmaSecret: string | undefined): DomainConfig {
   const type = hardwareVirt ? ('kvm' as const) : ('qemu' as const);
   const disks = [
     { target: 'vda', pool: POOL_NAME, volume: root, format: 'qcow2' },
@@ -128,11 +120,9 @@ function domainConfig(
   ];
   const nics = [{ mac: vm.mac, network }];
   const serialLog = serialLogPath(node.storageDir, vm.name);
-  const boot = img.boot;
-  if (boot === undefined || shared.kernel === undefined) return { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, serialLog };
-  const { kernel, initrd } = shared;
-  const cmdline = cmdlineWithSecret(boot.cmdline, img.vma ? vmaSecret : undefined);
-  return initrd === undefined
-    ? { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, kernel, cmdline, serialLog }
-    : { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, kernel, initrd, cmdline, serialLog };
+  const boot = shared.boot;
+  // No spreads in the common case: a plan builds one of these per VM.
+  if (boot === undefined) return { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, serialLog };
+  const { cmdline, ...files } = boot;
+  return { type, memoryMiB: img.memoryMb, vcpus: img.vcpus, disks, nics, ...files, cmdline: cmdlineWithSecret(cmdline, img.vma ? vmaSecret : undefined), serialLog };
 }

@@ -16,21 +16,10 @@ export function checkReferences(document: SpecDocument): Diagnostic[] {
   const images = new Set(document.images.map((m) => imageKey(m.name, m.tag)));
   // Hints for the error path only: built on the first miss.
   let tenantsByLogin: Map<string, string[]> | undefined;
-  const tenantsOf = (login: string): string[] | undefined => {
-    if (tenantsByLogin === undefined) {
-      tenantsByLogin = new Map();
-      for (const u of document.users ?? []) tenantsByLogin.set(u.login, [...(tenantsByLogin.get(u.login) ?? []), userKey(u.login, u.tenant)]);
-    }
-    return tenantsByLogin.get(login);
-  };
+  const tenantsOf = (login: string): string[] | undefined =>
+    (tenantsByLogin ??= groupBy(document.users ?? [], (u) => u.login, (u) => userKey(u.login, u.tenant))).get(login);
   let tagsByName: Map<string, string[]> | undefined;
-  const imageTags = (): Map<string, string[]> => {
-    if (tagsByName === undefined) {
-      tagsByName = new Map();
-      for (const m of document.images) tagsByName.set(m.name, [...(tagsByName.get(m.name) ?? []), m.tag ?? 'default']);
-    }
-    return tagsByName;
-  };
+  const imageTags = (): Map<string, string[]> => (tagsByName ??= groupBy(document.images, (m) => m.name, (m) => m.tag ?? 'default'));
   const nodes = new Map(document.nodes.map((n) => [n.name, n]));
   let suggestions = 0;
   const suggest = (word: string, candidates: Iterable<string>): string => {
@@ -81,5 +70,16 @@ export function checkReferences(document: SpecDocument): Diagnostic[] {
       }
     }
   });
+  return out;
+}
+
+function groupBy<T>(items: readonly T[], key: (t: T) => string, value: (t: T) => string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list === undefined) out.set(k, [value(item)]);
+    else list.push(value(item));
+  }
   return out;
 }
