@@ -2,6 +2,8 @@ import type { TLSSocket } from 'node:tls';
 import { addNxCookie } from './nx-hello-cookie.js';
 import type { ByteSource } from './l7r-metrics.js';
 import type { Upstream } from './upstream.js';
+import { readDirect, type DirectReader } from './direct-read.js';
+import { UpstreamWriter } from './upstream-writer.js';
 
 export type TunnelEndReason = 'closed' | 'error' | 'takeover' | 'shutdown';
 
@@ -20,16 +22,6 @@ export interface Tunnel extends ByteSource {
 }
 
 /**
- * Client records are written upstream in batches of up to this much: TLS
- * hands out one 16 KiB record per callback, and one write (and one loopback
- * or LAN segment) per record costs more CPU per byte than the decryption.
- */
-const CLIENT_BATCH_BYTES = 256 * 1024;
-
-/** TLS's largest record: a smaller one is the last of what the client had to send (an interactive message). */
-const FULL_RECORD_BYTES = 16 * 1024;
-
-/**
  * The raw byte pipe between the client's TLS socket and the upstream (the
  * VM's NX port, or the L7R of the VM's node), both ways, with backpressure:
  * the faster side is paused while the other has not taken its bytes. A FIN
@@ -38,10 +30,9 @@ const FULL_RECORD_BYTES = 16 * 1024;
  * either side cuts both. `head` holds bytes the client sent after its
  * request, before the 101: they belong upstream.
  *
- * Client → upstream: full TLS records (a bulk transfer) that arrive in one
- * turn of the event loop are corked into one write, flushed at the end of
- * the turn or at CLIENT_BATCH_BYTES; a shorter record with nothing batched
- * (keys, pointer moves) is written at once. Upstream → client: reads land
+ * Client → upstream: see upstream-writer.ts (full records batched into one
+ * write, decrypted straight into the batch where Node allows it; short ones
+ * written at once). Upstream → client: reads land
  * in a shared buffer (see upstream.ts) and are encrypted at once; only when
  * the client's socket is backed up is a read copied, and reading pauses
  * until it drains.
@@ -85,24 +76,27 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   vm.once('close', onClose);
 
   // Client → upstream.
-  let batched = 0;
-  let flushQueued = false;
+  const writer = new UpstreamWriter(vm);
   let clientPaused = false;
-  const flush = (): void => {
-    flushQueued = false;
-    if (batched === 0) return;
-    batched = 0;
-    vm.uncork();
-  };
   const resumeClient = (): void => {
     clientPaused = false;
     client.resume();
   };
-  const pauseClient = (): void => {
-    if (clientPaused || vm.destroyed) return;
-    clientPaused = true;
-    client.pause();
-    vm.once('drain', resumeClient);
+  const fromClient: DirectReader = {
+    target: () => writer.target(),
+    onRead: (bytes, buffer) => {
+      if (hello === undefined) return pausedUnlessTaken(writer.onRead(bytes, buffer));
+      const chunk = passHello(Buffer.from(buffer.subarray(0, bytes)), false);
+      if (chunk !== undefined) vm.write(chunk);
+      return pausedUnlessTaken(!vm.writableNeedDrain);
+    },
+  };
+  const pausedUnlessTaken = (taken: boolean): boolean => {
+    if (!taken && !clientPaused && !vm.destroyed) {
+      clientPaused = true;
+      vm.once('drain', resumeClient);
+    }
+    return taken;
   };
   // The client's first bytes, held until its NX hello is complete (only with a cookie to add).
   let hello: Buffer | undefined = nxCookie === undefined ? undefined : Buffer.alloc(0);
@@ -115,29 +109,10 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
     hello = undefined;
     return out;
   };
-  client.on('data', (data: Buffer) => {
-    const chunk = passHello(data, false);
-    if (chunk === undefined) return;
-    if (batched === 0 && chunk.length < FULL_RECORD_BYTES) {
-      if (!vm.write(chunk)) pauseClient();
-      return;
-    }
-    if (batched === 0) {
-      vm.cork();
-      if (!flushQueued) {
-        flushQueued = true;
-        setImmediate(flush);
-      }
-    }
-    batched += chunk.length;
-    const more = vm.write(chunk);
-    if (batched >= CLIENT_BATCH_BYTES) flush();
-    if (!more) pauseClient();
-  });
   client.once('end', () => {
     const rest = passHello(Buffer.alloc(0), true);
+    writer.flush();
     if (rest !== undefined && rest.length > 0) vm.write(rest);
-    flush();
     vm.end();
   });
 
@@ -161,6 +136,13 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   if (head.length > 0) {
     const first = passHello(head, false);
     if (first !== undefined) vm.write(first);
+  }
+  // Bytes the stream already holds go first; then reads go to the writer, directly when Node allows it.
+  for (let chunk = client.read() as Buffer | null; chunk !== null; chunk = client.read() as Buffer | null) fromClient.onRead(chunk.length, chunk);
+  if (!readDirect(client, fromClient)) {
+    client.on('data', (chunk: Buffer) => {
+      if (!fromClient.onRead(chunk.length, chunk)) client.pause();
+    });
   }
   vm.resume();
   client.resume();

@@ -1,0 +1,161 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect as tcpConnect, createServer as createTcpServer, type Server } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectEndpoint } from '../../../src/l7r/connect-endpoint.js';
+import { readDirect } from '../../../src/l7r/direct-read.js';
+import { startTunnel, type Tunnel } from '../../../src/l7r/tunnel.js';
+import { UpstreamWriter } from '../../../src/l7r/upstream-writer.js';
+import { testTls } from './support/l7r-harness.js';
+
+const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The VM's stand-in: hashes what each connection sends until its FIN, then
+ * answers "<bytes> <sha256>" and closes. `slow` reads nothing for a while,
+ * then with pauses, so the tunnel's writes back up (queued in the process,
+ * past the kernel's buffers) and the client must be paused.
+ */
+async function hashingSink(slow: boolean): Promise<Server> {
+  const server = createTcpServer({ allowHalfOpen: true }, (socket) => {
+    if (slow) {
+      socket.pause();
+      setTimeout(() => socket.resume(), 300);
+    }
+    const hash = createHash('sha256');
+    let bytes = 0;
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (slow && Math.random() < 0.2) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 5);
+      }
+    });
+    socket.on('end', () => socket.end(`${bytes} ${hash.digest('hex')}`));
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+/** A TLS front door that tunnels every connection to `sinkPort` with the L7R's tunnel. */
+async function tunnelServer(sinkPort: number, tunnels: Tunnel[]): Promise<Server> {
+  const { cert, key } = await testTls();
+  const server = createTlsServer({ cert, key, allowHalfOpen: true }, (client: TLSSocket) => {
+    void connectEndpoint('127.0.0.1', sinkPort, 5000, new AbortController().signal).then((upstream) => tunnels.push(startTunnel(client, upstream, Buffer.alloc(0), 5000)));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+/** Send `data` in writes of mixed sizes (keystroke-sized to several records) with bursts and pauses; resolve with the sink's answer. */
+async function sendMixed(port: number, data: Buffer, seed: number): Promise<string> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  await once(socket, 'secureConnect');
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => {
+    answer += chunk.toString();
+  });
+  const ended = once(socket, 'end');
+  let state = seed;
+  const next = (): number => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state;
+  };
+  const sizes = [1, 7, 64, 1000, 16 * 1024, 16 * 1024 + 1, 40_000, 200_000, 300_000];
+  for (let at = 0; at < data.length; ) {
+    const size = Math.min(data.length - at, sizes[next() % sizes.length]!);
+    if (!socket.write(data.subarray(at, at + size))) await once(socket, 'drain');
+    at += size;
+    const pause = next() % 10;
+    if (pause === 0) await sleep(2);
+    else if (pause < 3) await new Promise((resolve) => setImmediate(resolve));
+  }
+  socket.end();
+  await ended;
+  socket.destroy();
+  return answer;
+}
+
+describe('tunnel, client to VM, in bulk', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+  });
+
+  for (const slow of [false, true]) {
+    it(`delivers every byte in order through concurrent tunnels${slow ? ', with a VM slower than the client' : ''}`, async () => {
+      const sink = await hashingSink(slow);
+      const tunnels: Tunnel[] = [];
+      const front = await tunnelServer((sink.address() as { port: number }).port, tunnels);
+      servers.push(sink, front);
+      const port = (front.address() as { port: number }).port;
+      // Three at once: batches are recycled between tunnels, and a batch reused too early would mix their bytes.
+      const payloads = [randomBytes(6 * 1024 * 1024), randomBytes(3 * 1024 * 1024 + 17), randomBytes(5 * 1024 * 1024 + 16 * 1024)];
+      const answers = await Promise.all(payloads.map((data, i) => sendMixed(port, data, i + 1)));
+      expect(answers).toEqual(payloads.map((data) => `${data.length} ${sha(data)}`));
+      const ends = await Promise.all(tunnels.map((tunnel) => tunnel.done));
+      expect(ends.map((end) => end.bytesIn).sort()).toEqual(payloads.map((data) => data.length).sort());
+    }, 60_000);
+  }
+
+  it('reads the decrypted records of an accepted TLS socket directly, without data events', async () => {
+    const { cert, key } = await testTls();
+    const landed: Buffer[] = [];
+    let dataEvents = 0;
+    const engaged = new Promise<boolean>((resolve) => {
+      const server = createTlsServer({ cert, key }, (socket) => {
+        socket.on('data', () => dataEvents++);
+        const target = Buffer.alloc(16 * 1024);
+        resolve(readDirect(socket, { target: () => target, onRead: (bytes, buffer) => landed.push(Buffer.from(buffer.subarray(0, bytes))) > 0 }));
+        socket.resume();
+      });
+      servers.push(server);
+      server.listen(0, '127.0.0.1');
+    });
+    await once(servers[0]!, 'listening');
+    const client = tlsConnect({ host: '127.0.0.1', port: (servers[0]!.address() as { port: number }).port, rejectUnauthorized: false });
+    await once(client, 'secureConnect');
+    // On the Node this project runs on, the direct path must engage: it is the L7R's upload throughput.
+    expect(await engaged).toBe(true);
+    const payload = randomBytes(100_000);
+    client.end(payload);
+    await until(() => Buffer.concat(landed).length === payload.length);
+    expect(sha(Buffer.concat(landed))).toBe(sha(payload));
+    expect(dataEvents).toBe(0);
+    client.destroy();
+  });
+
+  it('keeps order when reads arrive as separate chunks, short ones at once and full ones batched', async () => {
+    const received: Buffer[] = [];
+    const sink = createTcpServer((socket) => socket.on('data', (chunk: Buffer) => received.push(chunk)));
+    servers.push(sink);
+    sink.listen(0, '127.0.0.1');
+    await once(sink, 'listening');
+    const upstream = tcpConnect({ host: '127.0.0.1', port: (sink.address() as { port: number }).port });
+    await once(upstream, 'connect');
+    const writer = new UpstreamWriter(upstream);
+    const chunks = [randomBytes(10), randomBytes(16 * 1024), randomBytes(16 * 1024), randomBytes(5), randomBytes(16 * 1024), randomBytes(300_000), randomBytes(3)];
+    // As the data-event path hands them over: each chunk its own buffer, reused here to prove the writer copies what it keeps.
+    for (const chunk of chunks) {
+      const reused = Buffer.from(chunk);
+      writer.onRead(reused.length, reused);
+      reused.fill(0);
+    }
+    writer.flush();
+    const expected = Buffer.concat(chunks);
+    await until(() => Buffer.concat(received).length >= expected.length);
+    expect(sha(Buffer.concat(received))).toBe(sha(expected));
+    upstream.destroy();
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
+  expect(condition()).toBe(true);
+}
