@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // L7R benchmark: one run on loopback, three processes (this client, the L7R, the peers) plus socat.
 //
-//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 3] [--pings 20000] [--sessions 500] [--interval 10] [--only abc] [--direction both]
+//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 5] [--pings 20000] [--sessions 500] [--interval 10] [--only abc] [--direction both]
 //
 // (a) bulk throughput of a TLS client: through the L7R tunnel to a TCP sink, vs the same client to a bare
 //     Node TLS sink (no relay), vs socat doing the same TLS termination and relay;
@@ -443,7 +443,7 @@ async function startSocat(certFile, keyFile, target) {
 
 async function main() {
   const gib = arg('gib', 1);
-  const rounds = arg('rounds', 3);
+  const rounds = arg('rounds', 5);
   const pings = arg('pings', 20_000);
   const concurrent = arg('sessions', 500);
   // --only a|b|c runs some parts; --cold 0 skips the cold half of (c); --interval MS spaces the sustained arrivals of (c)
