@@ -18,7 +18,7 @@
 // 64 KiB per call into a new buffer (which cost ~0.5 s/GiB behind the L7R, ~1 s/GiB behind socat's
 // 16 KiB writes, on 2 cores). QVD_BENCH_SINK=node (or no python3) keeps the Node sink.
 // --direction upload|download runs one direction of (a). The L7R process runs with the node flags
-// `qvd serve` is deployed with (SERVE_NODE_OPTIONS below: contrib/systemd, scripts/quickstart.sh);
+// `qvd serve` is deployed with (SERVE_NODE_FLAGS below: contrib/systemd, scripts/quickstart.sh);
 // QVD_BENCH_L7R_ARGS replaces them (e.g. "--trace-gc", or "" for node's defaults); QVD_BENCH_PROFILE=DIR, see runL7r.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,8 +30,8 @@ import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
-/** What contrib/systemd/qvd-serve.service puts in NODE_OPTIONS (see docs/serve.md, "Node flags"). */
-const SERVE_NODE_OPTIONS = '--max-semi-space-size=1';
+/** The node flags contrib/systemd/qvd-serve.service starts `qvd serve` with (see docs/serve.md, "Node flags"). */
+const SERVE_NODE_FLAGS = '--initial-old-space-size=64';
 const here = fileURLToPath(import.meta.url);
 const dist = new URL('../dist/', import.meta.url);
 const role = process.argv[2] === '--role' ? process.argv[3] : 'main';
@@ -411,7 +411,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const mib = (bytesPerSecond) => `${(bytesPerSecond / 2 ** 20).toFixed(0)} MiB/s`;
 
 async function startChild(childRole, env) {
-  const l7rArgs = (process.env.QVD_BENCH_L7R_ARGS ?? SERVE_NODE_OPTIONS).split(' ').filter((a) => a !== '');
+  const l7rArgs = (process.env.QVD_BENCH_L7R_ARGS ?? SERVE_NODE_FLAGS).split(' ').filter((a) => a !== '');
   const child = fork(here, ['--role', childRole], { execArgv: [...process.execArgv, ...(childRole === 'l7r' ? l7rArgs : [])], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
   return { child, ports: message.ready };

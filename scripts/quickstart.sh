@@ -54,7 +54,7 @@ log=examples/.qvd/serve.log
 mkdir -p examples/.qvd
 say "qvd serve --node node-a (L7R on 127.0.0.1:$port, log in $log)"
 # Node flags as in contrib/systemd/qvd-serve.service (docs/serve.md, "Node flags").
-NODE_OPTIONS=--max-semi-space-size=1 bin/qvd serve -f "$SPEC" --node node-a --listen "127.0.0.1:$port" > "$log" 2>&1 &
+node --initial-old-space-size=64 bin/qvd serve -f "$SPEC" --node node-a --listen "127.0.0.1:$port" > "$log" 2>&1 &
 serve=$!
 trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; exit 0' INT TERM
 for _ in $(seq 1 100); do
