@@ -15,6 +15,9 @@ import { connectRelay, RelayRefused, type Relayed } from './relay-client.js';
 import { startTunnel } from './tunnel.js';
 import type { Upstream } from './upstream.js';
 
+/** Said once per process: the fallback is a property of the Node running us, not of a session. */
+let warnedNoDirectRead = false;
+
 /**
  * `GET /qvd/connect_to_vm?id=N&qvd.client.*=...` with `Connection: Upgrade`
  * and `Upgrade: QVD/1.0`: checks in the original's order (401, 426, 422,
@@ -177,6 +180,10 @@ class ConnectAttempt {
     const pending = connection.detach();
     // The original clients send no NX cookie: the tunnel adds the session's (nx-hello-cookie.ts).
     const tunnel = startTunnel(connection.socket, vm, pending, context.limits.tunnelLingerMs, endpoint.nxCookie);
+    if (!tunnel.directRead && !warnedNoDirectRead) {
+      warnedNoDirectRead = true;
+      this.log.warn(`tunnels read client bytes through data events on Node ${process.version} (no direct reads): uploads cost more CPU`);
+    }
     context.tunnels.add(tunnel);
     const metrics = context.metrics;
     metrics?.timeTo101.observe(seconds);

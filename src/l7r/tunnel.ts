@@ -15,6 +15,8 @@ export interface TunnelEnd {
 }
 
 export interface Tunnel extends ByteSource {
+  /** False when this Node offers no direct reads (direct-read.ts): client bytes then come as `data` events, one copy more. */
+  readonly directRead: boolean;
   /** Settles once both sockets are closed. */
   readonly done: Promise<TunnelEnd>;
   /** Cut both sockets now (takeover, shutdown). */
@@ -139,7 +141,8 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   }
   // Bytes the stream already holds go first; then reads go to the writer, directly when Node allows it.
   for (let chunk = client.read() as Buffer | null; chunk !== null; chunk = client.read() as Buffer | null) fromClient.onRead(chunk.length, chunk);
-  if (!readDirect(client, fromClient)) {
+  const directRead = readDirect(client, fromClient);
+  if (!directRead) {
     client.on('data', (chunk: Buffer) => {
       if (!fromClient.onRead(chunk.length, chunk)) client.pause();
     });
@@ -148,6 +151,7 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   client.resume();
 
   return {
+    directRead,
     done,
     close: (why) => cut(why),
     get bytesIn() {

@@ -42,10 +42,14 @@ async function hashingSink(slow: boolean): Promise<Server> {
   return server;
 }
 
-/** A TLS front door that tunnels every connection to `sinkPort` with the L7R's tunnel. */
-async function tunnelServer(sinkPort: number, tunnels: Tunnel[]): Promise<Server> {
+/**
+ * A TLS front door that tunnels every connection to `sinkPort` with the L7R's tunnel;
+ * `withoutDirectReads` hides the handle's user-buffer method, as on a Node without it.
+ */
+async function tunnelServer(sinkPort: number, tunnels: Tunnel[], withoutDirectReads: boolean): Promise<Server> {
   const { cert, key } = await testTls();
   const server = createTlsServer({ cert, key, allowHalfOpen: true }, (client: TLSSocket) => {
+    if (withoutDirectReads) Object.defineProperty((client as unknown as { _handle: object })._handle, 'useUserBuffer', { value: undefined });
     void connectEndpoint('127.0.0.1', sinkPort, 5000, new AbortController().signal).then((upstream) => tunnels.push(startTunnel(client, upstream, Buffer.alloc(0), 5000)));
   });
   server.listen(0, '127.0.0.1');
@@ -88,17 +92,23 @@ describe('tunnel, client to VM, in bulk', () => {
     for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
   });
 
-  for (const slow of [false, true]) {
-    it(`delivers every byte in order through concurrent tunnels${slow ? ', with a VM slower than the client' : ''}`, async () => {
+  for (const [slow, direct] of [
+    [false, true],
+    [true, true],
+    [false, false],
+    [true, false],
+  ] as const) {
+    it(`delivers every byte in order through concurrent tunnels${slow ? ', with a VM slower than the client' : ''}, ${direct ? 'reading directly' : 'through data events'}`, async () => {
       const sink = await hashingSink(slow);
       const tunnels: Tunnel[] = [];
-      const front = await tunnelServer((sink.address() as { port: number }).port, tunnels);
+      const front = await tunnelServer((sink.address() as { port: number }).port, tunnels, !direct);
       servers.push(sink, front);
       const port = (front.address() as { port: number }).port;
       // Three at once: batches are recycled between tunnels, and a batch reused too early would mix their bytes.
       const payloads = [randomBytes(6 * 1024 * 1024), randomBytes(3 * 1024 * 1024 + 17), randomBytes(5 * 1024 * 1024 + 16 * 1024)];
       const answers = await Promise.all(payloads.map((data, i) => sendMixed(port, data, i + 1)));
       expect(answers).toEqual(payloads.map((data) => `${data.length} ${sha(data)}`));
+      expect(tunnels.map((tunnel) => tunnel.directRead)).toEqual(payloads.map(() => direct));
       const ends = await Promise.all(tunnels.map((tunnel) => tunnel.done));
       expect(ends.map((end) => end.bytesIn).sort()).toEqual(payloads.map((data) => data.length).sort());
     }, 60_000);
