@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import { openSqliteDatabase, openStore, type StoreConfig } from './open-store.js';
 import { redactUrl } from './redact-url.js';
@@ -10,6 +10,7 @@ import type { RuntimeDatabase } from './runtime-schema.js';
 import type { RuntimeStore } from './runtime-store.js';
 import { QueuedSqliteDialect } from './sqlite-queued-dialect.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
+import { startWalCheckpointer } from './wal-checkpointer.js';
 
 export interface OpenRuntimeStoreOptions {
   /** Who writes, for the event log (default: `pid N on HOST`). */
@@ -30,7 +31,7 @@ export async function openRuntimeStore(config: StoreConfig, options: OpenRuntime
   await store.close();
   const actor = options.actor ?? `pid ${process.pid} on ${hostname()}`;
   if (config.kind === 'sqlite') {
-    const db = new Kysely<RuntimeDatabase>({ dialect: new QueuedSqliteDialect({ database: async () => withStatementCache(runtimeConnection(config.path)) }) });
+    const db = new Kysely<RuntimeDatabase>({ dialect: new QueuedSqliteDialect({ database: async () => runtimeConnection(config.path) }) });
     return new KyselyRuntimeStore({ db, dialect: 'sqlite', location: config.path === ':memory:' ? config.path : resolve(config.path), actor, ...(options.now === undefined ? {} : { now: options.now }) });
   }
   const pool = new pg.Pool({ connectionString: config.url, max: 10, connectionTimeoutMillis: 10_000 });
@@ -49,8 +50,18 @@ export async function openRuntimeStore(config: StoreConfig, options: OpenRuntime
  * commit, blocking the event loop (better-sqlite3 is synchronous) that also
  * carries every tunnel. Set on this connection only: apply's keep FULL.
  */
-function runtimeConnection(path: string): BetterSqlite3.Database {
-  const db = openSqliteDatabase(path);
+function runtimeConnection(path: string): SqliteDatabase {
+  const db: BetterSqlite3.Database = openSqliteDatabase(path);
   db.pragma('synchronous = NORMAL');
-  return db;
+  const cached = withStatementCache(db);
+  if (path === ':memory:') return cached;
+  // Checkpoints wait for the disk: on a worker, not on the thread of every tunnel (wal-checkpointer.ts).
+  const checkpointer = startWalCheckpointer(db, resolve(path));
+  return {
+    ...cached,
+    close: () => {
+      void checkpointer.stop();
+      cached.close();
+    },
+  };
 }
