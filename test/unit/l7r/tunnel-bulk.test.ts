@@ -7,7 +7,7 @@ import { connectEndpoint } from '../../../src/l7r/connect-endpoint.js';
 import { readDirect } from '../../../src/l7r/direct-read.js';
 import { startTunnel, type Tunnel } from '../../../src/l7r/tunnel.js';
 import { UpstreamWriter } from '../../../src/l7r/upstream-writer.js';
-import { testTls } from './support/l7r-harness.js';
+import { testTls, until } from './support/l7r-harness.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -164,8 +164,3 @@ describe('tunnel, client to VM, in bulk', () => {
     upstream.destroy();
   });
 });
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await sleep(10);
-  expect(condition()).toBe(true);
-}
