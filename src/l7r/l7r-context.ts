@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Admission } from './admission.js';
 import type { L7rBackend } from './l7r-backend.js';
@@ -20,6 +21,8 @@ export interface L7rContext {
   readonly relay: { readonly key: Buffer; readonly verifier: RelayVerifier } | undefined;
   /** Open tunnels, for shutdown. */
   readonly tunnels: Set<Tunnel>;
+  /** A connection proven to come from another node's L7R (a relay) stops counting against its address. */
+  exemptFromAddressCap(socket: TLSSocket): void;
   /** Shutting down: no new sessions, connections close after their answer. */
   isDraining(): boolean;
   /** The backend serves and the server is not draining. */

@@ -11,6 +11,11 @@ export interface L7rLimits {
   readonly handshakeTimeoutMs: number;
   /** Open client connections (HTTP and tunnels); more are refused at accept. */
   readonly maxConnections: number;
+  /**
+   * Open client connections from one address (an IPv6 /64), handshakes included; more are refused at accept.
+   * 0: no cap. Relays from other nodes stop counting once their relay token checks out.
+   */
+  readonly maxConnectionsPerAddress: number;
   /** Upper bound on preparing a VM (the backend has its own, shorter, timers). */
   readonly prepareTimeoutMs: number;
   /** TCP connect to the VM's NX port. */
@@ -32,6 +37,8 @@ export const DEFAULT_L7R_LIMITS: L7rLimits = {
   idleTimeoutMs: 300_000,
   handshakeTimeoutMs: 10_000,
   maxConnections: 10_000,
+  // Generous: a whole office can sit behind one NAT address, each user with a tunnel and a list connection.
+  maxConnectionsPerAddress: 1_000,
   prepareTimeoutMs: 330_000,
   endpointConnectTimeoutMs: 10_000,
   tunnelLingerMs: 30_000,

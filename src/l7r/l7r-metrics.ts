@@ -17,6 +17,8 @@ export interface L7rMetrics {
   readonly timeTo101: Histogram;
   readonly tunnelBytes: Counter<'direction'>;
   readonly authFailures: Counter<'reason'>;
+  /** Connections closed at accept: `max_connections` (the server is full) or `per_address` (that address is). */
+  readonly connectionsRefused: Counter<'reason'>;
   /** Start counting a tunnel's bytes; the returned function takes the final count and stops. */
   trackTunnel(source: ByteSource): () => void;
 }
@@ -55,6 +57,12 @@ export function createL7rMetrics(registry?: Registry): L7rMetrics {
     }),
     tunnelBytes,
     authFailures: new Counter({ name: 'qvd_l7r_auth_failures_total', help: 'Refused logins by reason', labelNames: ['reason'], registers }),
+    connectionsRefused: new Counter({
+      name: 'qvd_l7r_connections_refused_total',
+      help: 'Client connections closed at accept, by limit (max_connections, per_address)',
+      labelNames: ['reason'],
+      registers,
+    }),
     trackTunnel(source) {
       const seen = { in: 0, out: 0 };
       live.set(source, seen);

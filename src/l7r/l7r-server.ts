@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
+import { AddressCap } from './address-cap.js';
 import { Admission } from './admission.js';
 import type { AuthProvider } from './auth-provider.js';
 import { ClientConnection } from './client-connection.js';
@@ -64,6 +65,7 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
   const throttle = options.throttle instanceof LoginThrottle ? options.throttle : new LoginThrottle(options.throttle);
   const connections = new Set<ClientConnection>();
   const tunnels = new Set<Tunnel>();
+  const perAddress = new AddressCap(limits.maxConnectionsPerAddress);
   let draining = false;
 
   const authenticator = new RequestAuthenticator({
@@ -84,6 +86,7 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     admission: new Admission(limits.activeRequests, limits.requestSlotMs),
     relay: options.relayKey === undefined ? undefined : { key: options.relayKey, verifier: new RelayVerifier(options.relayKey) },
     tunnels,
+    exemptFromAddressCap: (socket) => perAddress.release(socket.remoteAddress, socket.remotePort),
     isDraining: () => draining,
     isServing: () => !draining && options.backend.serving !== false,
   };
@@ -114,11 +117,28 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     },
   );
   server.maxConnections = limits.maxConnections;
+  const refused = refusalLog(logger);
+  server.on('drop', (dropped?: { remoteAddress?: string }) => {
+    options.metrics?.connectionsRefused.inc({ reason: 'max_connections' });
+    refused('max_connections', 'all', { ip: dropped?.remoteAddress, max: limits.maxConnections });
+  });
   // Every TCP socket, handshaking ones included, so close() can cut what the drain left.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
+    const { remoteAddress, remotePort } = socket;
+    const admitted = perAddress.admit(remoteAddress, remotePort);
+    if (!admitted.ok) {
+      // Before the handshake: a flood from one address costs one accept and one close each, no TLS.
+      socket.destroy();
+      options.metrics?.connectionsRefused.inc({ reason: 'per_address' });
+      refused('per_address', admitted.key, { ip: remoteAddress, address: admitted.key, open: admitted.open, max: limits.maxConnectionsPerAddress });
+      return;
+    }
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      perAddress.release(remoteAddress, remotePort);
+    });
   });
   server.on('tlsClientError', (error, socket) => {
     logger.debug({ err: error, ip: socket.remoteAddress }, 'TLS handshake failed');
@@ -149,6 +169,26 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
       await stopped;
       logger.info('L7R stopped');
     },
+  };
+}
+
+/**
+ * A warning per refused address at most once a minute (with how many were
+ * refused since the last one): a flood must not become a flood of log lines.
+ */
+function refusalLog(logger: Logger): (limit: 'max_connections' | 'per_address', key: string, fields: Record<string, unknown>) => void {
+  const recent = new Map<string, { at: number; since: number }>();
+  return (limit, key, fields) => {
+    const id = `${limit} ${key}`;
+    const now = Date.now();
+    const seen = recent.get(id);
+    if (seen !== undefined && now - seen.at < 60_000) {
+      seen.since++;
+      return;
+    }
+    if (recent.size >= 1000) for (const [k, v] of recent) if (now - v.at >= 60_000) recent.delete(k);
+    recent.set(id, { at: now, since: 0 });
+    logger.warn({ ...fields, limit, refusedSinceLastWarning: seen?.since ?? 0 }, 'connection refused at accept');
   };
 }
 

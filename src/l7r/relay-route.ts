@@ -36,6 +36,8 @@ export async function relayToVm(context: L7rContext, connection: ClientConnectio
     connection.log.warn({ reason: verdict.reason }, 'relay refused');
     return closeWith(connection, 403, 'Forbidden');
   }
+  // Another node's L7R: it carries many users' sessions from one address, each already let in (and capped) there.
+  context.exemptFromAddressCap(connection.socket);
   const session = relayedSession(target);
   if (session === undefined || !(headerHasToken(head, 'Connection', 'upgrade') && headerValue(head, 'Upgrade')?.toUpperCase() === 'QVD/1.0')) {
     connection.log.warn({ from: verdict.from }, 'malformed relay request');

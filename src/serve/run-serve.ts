@@ -97,7 +97,16 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     if (input.l7r) {
       const listen = input.listen ?? { host: desired.settings.l7r.address, port: desired.settings.l7r.port };
       const tls = await tlsFor(desired, input.file, me.address);
-      l7r = createL7rServer({ backend, tls, auth: authProviders(desired, backend), logger: log.child({ component: 'l7r' }), metrics: metrics.l7r, relayKey });
+      const { maxConnections, maxConnectionsPerAddress } = desired.settings.l7r;
+      l7r = createL7rServer({
+        backend,
+        tls,
+        auth: authProviders(desired, backend),
+        logger: log.child({ component: 'l7r' }),
+        metrics: metrics.l7r,
+        relayKey,
+        limits: { maxConnections, maxConnectionsPerAddress },
+      });
       l7rPort = (await l7r.listen(listen.port, listen.host)).port;
       const server = l7r;
       cleanup.push(() => server.close(input.drainMs ?? 10_000));

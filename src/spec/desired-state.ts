@@ -21,7 +21,14 @@ export interface DesiredState {
 }
 
 export interface DesiredSettings {
-  readonly l7r: { readonly address: string; readonly port: number; readonly tls: { readonly generate: true } | { readonly generate: false; readonly cert: string; readonly key: string } };
+  readonly l7r: {
+    readonly address: string;
+    readonly port: number;
+    readonly maxConnections: number;
+    /** 0: no cap. */
+    readonly maxConnectionsPerAddress: number;
+    readonly tls: { readonly generate: true } | { readonly generate: false; readonly cert: string; readonly key: string };
+  };
   readonly network: {
     readonly name: string;
     readonly bridge: string;

@@ -1,3 +1,4 @@
+import { DEFAULT_L7R_LIMITS } from '../l7r/l7r-limits.js';
 import type { DesiredSettings } from './desired-state.js';
 import { parseDuration } from './durations.js';
 import { formatCidr, formatIpv4 } from './ipv4.js';
@@ -9,6 +10,8 @@ import { DEFAULT_L7R_PORT } from './check-settings.js';
 export const SETTINGS_DEFAULTS = {
   l7rAddress: '0.0.0.0',
   l7rPort: DEFAULT_L7R_PORT,
+  l7rMaxConnections: DEFAULT_L7R_LIMITS.maxConnections,
+  l7rMaxConnectionsPerAddress: DEFAULT_L7R_LIMITS.maxConnectionsPerAddress,
   startTimeout: 270,
   stopTimeout: 180,
   idleStop: 3600,
@@ -34,6 +37,8 @@ export function resolveSettings(spec: SpecSettings | undefined, network: Resolve
     l7r: {
       address: spec?.l7r?.address ?? SETTINGS_DEFAULTS.l7rAddress,
       port: spec?.l7r?.port ?? SETTINGS_DEFAULTS.l7rPort,
+      maxConnections: spec?.l7r?.max_connections ?? SETTINGS_DEFAULTS.l7rMaxConnections,
+      maxConnectionsPerAddress: spec?.l7r?.max_connections_per_address ?? SETTINGS_DEFAULTS.l7rMaxConnectionsPerAddress,
       tls:
         tls === undefined || tls.cert === 'generate' || !('key' in tls)
           ? { generate: true }

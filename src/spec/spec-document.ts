@@ -19,6 +19,8 @@ export interface SpecSettings {
   l7r?: {
     address?: string;
     port?: number;
+    max_connections?: number;
+    max_connections_per_address?: number;
     /** `{cert: generate}` (a key given alongside is ignored) or certificate and key files. */
     tls?: { cert: 'generate' } | { cert: string; key: string };
   };

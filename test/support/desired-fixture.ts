@@ -11,7 +11,7 @@ export function desiredFixture(over: { vms?: Partial<DesiredVm>[]; images?: Part
   return {
     specHash: 'spec-hash',
     settings: {
-      l7r: { address: '0.0.0.0', port: 8443, tls: { generate: true } },
+      l7r: { address: '0.0.0.0', port: 8443, maxConnections: 10_000, maxConnectionsPerAddress: 1_000, tls: { generate: true } },
       network: { name: 'qvd', bridge: 'qvdbr0', cidr: '10.3.15.0/24', gateway: '10.3.15.1', prefix: 24, dhcpStart: '10.3.15.100', dhcpEnd: '10.3.15.250' },
       hkd: { startTimeout: 270, stopTimeout: 180, idleStop: 3600, heartbeat: 120, nodeLost: 600, maxParallelOps: 10, vmaPing: 120, vmaMaxFailures: 10, vmaDeadAfter: 320 },
       database: { kind: 'sqlite', path: '/tmp/x.db' },

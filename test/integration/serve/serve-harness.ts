@@ -20,10 +20,12 @@ export interface SpecOptions {
   readonly database: string;
   readonly hkd: string;
   readonly vms: string;
+  /** settings.l7r as a YAML flow mapping, when the test sets it. */
+  readonly l7r?: string;
 }
 
 /** The head every test spec shares: settings and the test nodes (from the testenv JSON). */
-export function clusterSpecHead(o: Pick<SpecOptions, 'nodes' | 'net' | 'database' | 'hkd'>): string {
+export function clusterSpecHead(o: Pick<SpecOptions, 'nodes' | 'net' | 'database' | 'hkd' | 'l7r'>): string {
   const nodes = o.nodes
     .map(
       (n) => `  - name: ${n.name}
@@ -35,7 +37,7 @@ export function clusterSpecHead(o: Pick<SpecOptions, 'nodes' | 'net' | 'database
     .join('\n');
   return `version: 1
 settings:
-  network: { name: ${o.net.name}, bridge: ${o.net.bridge}, cidr: ${o.net.prefix}.0/24, gateway: ${o.net.prefix}.1, dhcp_range: { start: ${o.net.prefix}.100, end: ${o.net.prefix}.199 } }
+${o.l7r === undefined ? '' : `  l7r: ${o.l7r}\n`}  network: { name: ${o.net.name}, bridge: ${o.net.bridge}, cidr: ${o.net.prefix}.0/24, gateway: ${o.net.prefix}.1, dhcp_range: { start: ${o.net.prefix}.100, end: ${o.net.prefix}.199 } }
   hkd: ${o.hkd}
   database: ${o.database}
 nodes:

@@ -12,6 +12,9 @@ import { build, domState, qvd, specYaml, startServeIn, until, writeSpec, type Se
  * (a real domain), the tunnel echoes through the guest's port 4100, and the
  * VM is idle-stopped once the tunnel is closed.
  */
+/** The spec's settings.l7r.max_connections_per_address (the tests' connections come from one address). */
+const PER_ADDRESS = 6;
+
 describe('qvd serve on one node (SQLite)', () => {
   const env = inject('testenv');
   const node = env.nodes[0]!;
@@ -31,6 +34,7 @@ describe('qvd serve on one node (SQLite)', () => {
         net: { name: 'qvdsa', bridge: 'qvdsa0', prefix: `10.214.${node.index}` },
         database: `{ sqlite: ${join(dir, 'state.db')} }`,
         hkd: '{ start_timeout: 120s, stop_timeout: 10s, idle_stop: 4s, heartbeat: 1s, node_lost: 5s, max_parallel_ops: 2 }',
+        l7r: `{ max_connections_per_address: ${PER_ADDRESS} }`,
         vms: `  - { name: sa-desk, user: alice, image: tiny, node: ${node.name}, ip: 10.214.${node.index}.20 }`,
       }),
     );
@@ -91,6 +95,27 @@ describe('qvd serve on one node (SQLite)', () => {
     const stopEvents = (await runtime!.events({ vmId: id })).filter((e) => e.to === 'stopping');
     expect(stopEvents.at(-1)?.reason).toMatch(/idle/);
   });
+
+  it('takes settings.l7r.max_connections_per_address from the spec: closes the connection past it at accept, counted in /metrics', async () => {
+    // The earlier tests' connections are closed: this address holds none now.
+    await until('earlier connections gone', async () => /qvd_l7r_sessions_active 0/.test(await fetchText(`http://${node.address}:${serve!.adminPort}/metrics`)), 15_000);
+    const clients: QvdWireClient[] = [];
+    try {
+      for (let i = 0; i < PER_ADDRESS; i++) clients.push(await openWhenFree());
+      await expect(QvdWireClient.open(node.address, serve!.port)).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+      for (const c of clients) expect((await c.request('/qvd/ping', {})).status).toBe(200);
+      const metrics = await fetchText(`http://${node.address}:${serve!.adminPort}/metrics`);
+      expect(metrics).toMatch(/qvd_l7r_connections_refused_total\{reason="per_address"\} [1-9]/);
+      await serve!.waitFor((l) => l['msg'] === 'connection refused at accept' && l['limit'] === 'per_address' && l['max'] === PER_ADDRESS, 5000);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
+  /** The server may still count a connection an earlier test closed (its close is not seen yet): retry briefly. */
+  async function openWhenFree(): Promise<QvdWireClient> {
+    return until('a connection slot', () => QvdWireClient.open(node.address, serve!.port).catch(() => undefined), 5000, 50);
+  }
 });
 
 async function fetchText(url: string): Promise<string> {

@@ -1,7 +1,7 @@
 import { connect } from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RawTlsClient } from './support/raw-tls-client.js';
-import { basic, request, startHarness, type Harness } from './support/l7r-harness.js';
+import { basic, request, startHarness, until, type Harness, type LogLine } from './support/l7r-harness.js';
 
 describe('L7R limits and malformed input', () => {
   let h: Harness;
@@ -108,5 +108,66 @@ describe('L7R limits and malformed input', () => {
     const modern = await RawTlsClient.connect(h.port);
     expect(modern.socket.getProtocol()).toBe('TLSv1.3');
     modern.close();
+  });
+});
+
+describe('L7R connection caps at accept', () => {
+  let h: Harness | undefined;
+  const open: RawTlsClient[] = [];
+  afterEach(async () => {
+    for (const client of open.splice(0)) client.socket.destroy();
+    await h?.close();
+    h = undefined;
+  });
+  const from = async (localAddress: string): Promise<RawTlsClient> => {
+    const client = await RawTlsClient.connect(h!.port, { localAddress });
+    open.push(client);
+    return client;
+  };
+  const pings = async (client: RawTlsClient): Promise<number> => {
+    client.send(request('/qvd/ping'));
+    return (await client.readResponse()).status;
+  };
+  const refusals = async (reason: string): Promise<number> => (await h!.metrics.connectionsRefused.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  const refusedLines = (): LogLine[] => h!.logs.filter((line) => line.msg === 'connection refused at accept');
+
+  it('closes connections from an address past max_connections_per_address before the handshake; other addresses and freed slots get in', async () => {
+    h = await startHarness({ limits: { maxConnectionsPerAddress: 2 } });
+    const first = await from('127.0.0.1');
+    await from('127.0.0.1');
+    await expect(from('127.0.0.1')).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+    await expect(from('127.0.0.1')).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+    expect(await refusals('per_address')).toBe(2);
+    // One warning for the address, not one per refusal.
+    expect(refusedLines()).toHaveLength(1);
+    expect(refusedLines()[0]).toMatchObject({ level: 40, limit: 'per_address', address: '127.0.0.1', open: 2, max: 2 });
+    // The connections that got in work; another address is counted apart.
+    expect(await pings(first)).toBe(200);
+    expect(await pings(await from('127.0.0.2'))).toBe(200);
+    // A closed connection gives its slot back.
+    first.socket.destroy();
+    let again: RawTlsClient | undefined;
+    await until(async () => {
+      again = await from('127.0.0.1').catch(() => undefined);
+      return again !== undefined;
+    });
+    expect(await pings(again!)).toBe(200);
+    expect(await refusals('max_connections')).toBe(0);
+  });
+
+  it('counts and logs connections refused because the server is full (max_connections)', async () => {
+    h = await startHarness({ limits: { maxConnections: 1, maxConnectionsPerAddress: 0 } });
+    const only = await from('127.0.0.1');
+    await expect(from('127.0.0.2')).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+    expect(await refusals('max_connections')).toBe(1);
+    expect(refusedLines()).toEqual([expect.objectContaining({ level: 40, limit: 'max_connections', ip: '127.0.0.2', max: 1 })]);
+    expect(await pings(only)).toBe(200);
+  });
+
+  it('has no per-address cap with max_connections_per_address 0', async () => {
+    h = await startHarness({ limits: { maxConnectionsPerAddress: 0 } });
+    const clients = await Promise.all(Array.from({ length: 20 }, () => from('127.0.0.1')));
+    expect(await Promise.all(clients.map(pings))).toEqual(Array(20).fill(200));
+    expect(await refusals('per_address')).toBe(0);
   });
 });

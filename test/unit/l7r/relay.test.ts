@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBuiltinAuthProvider } from '../../../src/l7r/builtin-auth-provider.js';
 import { PrepareError } from '../../../src/l7r/l7r-backend.js';
+import type { L7rLimits } from '../../../src/l7r/l7r-limits.js';
 import { createL7rServer, type L7rServer } from '../../../src/l7r/l7r-server.js';
 import { relayTarget } from '../../../src/l7r/relay-client.js';
 import { channelBinding, signRelay } from '../../../src/l7r/relay-token.js';
@@ -25,15 +26,16 @@ interface Node {
 }
 
 /** One node's L7R on a fake backend; its "VM" is a local echo server. */
-async function node(name: string, relayKey: Buffer | undefined): Promise<Node> {
+async function node(name: string, relayKey: Buffer | undefined, limits: Partial<L7rLimits> = {}): Promise<Node> {
   const tls = await testTls();
   const echo = await startEchoServer();
   const backend = new FakeBackend({ host: echo.host, port: echo.port }, name);
   backend.addUser({ login: 'a', tenant: 'default', password: 'pw-a' });
   backend.addVm({ id: 1, owner: 'a@default', name: 'desk-a' });
+  backend.addVm({ id: 2, owner: 'a@default', name: 'desk-a2' });
   const logs: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  const server = createL7rServer({ backend, tls: { cert: tls.cert, key: tls.key }, auth: [createBuiltinAuthProvider(backend)], logger, ...(relayKey === undefined ? {} : { relayKey }) });
+  const server = createL7rServer({ backend, tls: { cert: tls.cert, key: tls.key }, auth: [createBuiltinAuthProvider(backend)], logger, limits, ...(relayKey === undefined ? {} : { relayKey }) });
   const { port } = await server.listen(0, '127.0.0.1');
   cleanups.push(async () => {
     await server.close(0);
@@ -52,9 +54,9 @@ async function cluster(keys: { x?: Buffer; y?: Buffer } = {}): Promise<{ x: Node
   return { x, y };
 }
 
-async function connectThrough(port: number): Promise<RawTlsClient> {
+async function connectThrough(port: number, vmId = 1): Promise<RawTlsClient> {
   const client = await RawTlsClient.connect(port);
-  client.send(request('/qvd/connect_to_vm?id=1&qvd.client.os=linux&qvd.client.keyboard=pc105%2Fes', [['Authorization', basic('a', 'pw-a')], ...CONNECT_HEADERS]));
+  client.send(request(`/qvd/connect_to_vm?id=${vmId}&qvd.client.os=linux&qvd.client.keyboard=pc105%2Fes`, [['Authorization', basic('a', 'pw-a')], ...CONNECT_HEADERS]));
   return client;
 }
 
@@ -96,6 +98,35 @@ describe('L7R relay to the VM\'s node', () => {
     client.close();
     await until(() => x.backend.events.includes(`ended:${session}`));
     await until(() => y.logs.some((l) => l.msg === 'relay ended'));
+    await until(() => x.server.activeSessions === 0 && y.server.activeSessions === 0);
+  });
+
+  it('does not count relays against the relaying node\'s address once their token checks out', async () => {
+    const key = randomBytes(32);
+    // Y lets one connection per address in; X relays two users' sessions to it, both from 127.0.0.1.
+    const y = await node('node-y', key, { maxConnectionsPerAddress: 1 });
+    const x = await node('node-x', key);
+    x.backend.relayTo = { node: 'node-y', host: '127.0.0.1', port: y.port };
+    y.backend.nxCookie = COOKIE;
+    const tunnels: RawTlsClient[] = [];
+    for (const vmId of [1, 2]) {
+      const client = await connectThrough(x.port, vmId);
+      let head = await client.readHead();
+      while (head.status === 102) head = await client.readHead();
+      expect(head.status).toBe(101);
+      tunnels.push(client);
+    }
+    for (const [i, client] of tunnels.entries()) {
+      client.send(`tunnel ${i}`);
+      expect((await client.readBytes(8)).toString()).toBe(`tunnel ${i}`);
+    }
+    // A plain client from that address still has its one slot on Y, and no more.
+    const direct = await RawTlsClient.connect(y.port);
+    direct.send(request('/qvd/ping'));
+    expect((await direct.readResponse()).status).toBe(200);
+    await expect(RawTlsClient.connect(y.port)).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+    direct.close();
+    for (const client of tunnels) client.close();
     await until(() => x.server.activeSessions === 0 && y.server.activeSessions === 0);
   });
 

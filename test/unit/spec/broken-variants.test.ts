@@ -24,6 +24,7 @@ const variants: readonly Variant[] = [
   { name: 'malformed IP', edits: [['ip: 10.3.15.20', 'ip: 10.3.15.300']], summary: /^vms\[0\]\.ip: must be an IPv4 address/, at: { needle: '10.3.15.300' } },
   { name: 'malformed name', edits: [['name: alice-desk', 'name: Alice_Desk']], summary: /^vms\[0\]\.name: must be a name \(lowercase letter/, at: { needle: 'Alice_Desk' } },
   { name: 'malformed login', edits: [['login: bob ', 'login: "b o b" ']], summary: /^users\[1\]\.login: must be a login/, at: { needle: '"b o b"' } },
+  { name: 'negative connection cap', edits: [['    port: 8443\n', '    port: 8443\n    max_connections_per_address: -5\n']], summary: /^settings\.l7r\.max_connections_per_address: must be at least 0 \(got -5\)$/, at: { needle: '-5' } },
   { name: 'malformed duration', edits: [['idle_stop: 1h', 'idle_stop: 1 hour']], summary: /^settings\.hkd\.idle_stop: must be a duration/, at: { needle: '1 hour' } },
   { name: 'malformed sha256', edits: [['"09f5e1bb35ea844e33d04f5d4ce0a6e9473a1c7038e430db05fa1d5d8a1fe1e4"', 'abc123']], summary: /^images\[0\]\.sha256: must be a SHA-256 digest/, at: { needle: 'abc123' } },
   { name: 'unsupported image format', edits: [['    memory_mb: 2048\n', '    memory_mb: 2048\n    format: raw\n']], summary: /^images\[0\]\.format: must be one of qcow2 \(got "raw"\)$/, at: { needle: 'raw\n' } },

@@ -58,7 +58,7 @@ describe('resolve', () => {
     const { desired, diagnostics } = await resolve(minimal(), undefined, context());
     expect(diagnostics).toEqual([]);
     expect(desired?.settings).toEqual({
-      l7r: { address: '0.0.0.0', port: 8443, tls: { generate: true } },
+      l7r: { address: '0.0.0.0', port: 8443, maxConnections: 10_000, maxConnectionsPerAddress: 1_000, tls: { generate: true } },
       network: { name: 'qvd', bridge: 'qvdbr0', cidr: '10.3.15.0/24', gateway: '10.3.15.1', prefix: 24, dhcpStart: '10.3.15.100', dhcpEnd: '10.3.15.250' },
       hkd: { startTimeout: 270, stopTimeout: 180, idleStop: 3600, heartbeat: 120, nodeLost: 600, maxParallelOps: 10, vmaPing: 120, vmaMaxFailures: 10, vmaDeadAfter: 320 },
       database: { kind: 'sqlite', path: '/spec/.qvd/state.db' },
@@ -107,7 +107,7 @@ describe('resolve', () => {
   it('converts durations, paths, TLS files, LDAP and remote nodes', async () => {
     const document = minimal({
       settings: {
-        l7r: { tls: { cert: 'tls/cert.pem', key: '/spec/tls/key.pem' } },
+        l7r: { max_connections: 50, max_connections_per_address: 0, tls: { cert: 'tls/cert.pem', key: '/spec/tls/key.pem' } },
         hkd: { idle_stop: '1h30m', heartbeat: 45, node_lost: '10m', start_timeout: '1d' },
         auth: { token_ttl: '2h', ldap: { url: 'ldaps://ldap.example.com', base_dn: 'ou=people,dc=example,dc=com' } },
         database: { postgres: { url_env: 'DB_URL' } },
@@ -121,7 +121,13 @@ describe('resolve', () => {
     });
     const { desired, diagnostics } = await resolve(document, undefined, context({ DB_URL: 'postgres://x' }));
     expect(diagnostics).toEqual([]);
-    expect(desired?.settings.l7r.tls).toEqual({ generate: false, cert: '/spec/tls/cert.pem', key: '/spec/tls/key.pem' });
+    expect(desired?.settings.l7r).toEqual({
+      address: '0.0.0.0',
+      port: 8443,
+      maxConnections: 50,
+      maxConnectionsPerAddress: 0,
+      tls: { generate: false, cert: '/spec/tls/cert.pem', key: '/spec/tls/key.pem' },
+    });
     expect(desired?.settings.hkd).toMatchObject({ idleStop: 5400, heartbeat: 45, nodeLost: 600, startTimeout: 86400 });
     expect(desired?.settings.auth).toEqual({
       builtin: true,
