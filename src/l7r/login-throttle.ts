@@ -1,3 +1,5 @@
+import { addressKey } from './address-cap.js';
+
 /** How failed logins slow further attempts. */
 export interface ThrottleSettings {
   /** Failures older than this are forgotten. */
@@ -87,13 +89,14 @@ export class LoginThrottle {
   failures(ip: string, login?: string): { ip: number; login: number } {
     const now = this.now();
     return {
-      ip: this.live(`ip:${ip}`, now)?.failures ?? 0,
+      ip: this.live(`ip:${addressKey(ip)}`, now)?.failures ?? 0,
       login: login === undefined ? 0 : (this.live(loginKey(login), now)?.failures ?? 0),
     };
   }
 
   private keys(ip: string, login: string | undefined): Array<{ key: string; free: number }> {
-    const keys = [{ key: `ip:${ip}`, free: this.settings.freeFailuresPerIp }];
+    // An IPv6 client picks addresses from its /64 at will: its failures count together.
+    const keys = [{ key: `ip:${addressKey(ip)}`, free: this.settings.freeFailuresPerIp }];
     if (login !== undefined) keys.push({ key: loginKey(login), free: this.settings.freeFailuresPerLogin });
     return keys;
   }

@@ -41,6 +41,18 @@ describe('LoginThrottle', () => {
     expect(throttle.failures('10.0.0.9')).toEqual({ ip: 0, login: 0 });
   });
 
+  it('counts the failures of a whole IPv6 /64 together, and another /64 apart', () => {
+    let now = 0;
+    const throttle = new LoginThrottle(settings, () => now);
+    // Ten logins, each failing once from its own address of one /64: the address's 10 free failures are used up.
+    for (let i = 1; i <= 10; i++) throttle.failed(`2001:db8:1:2::${i.toString(16)}`, `u${i}@default`);
+    expect(throttle.failures('2001:db8:1:2:ffff::1').ip).toBe(10);
+    expect(throttle.admit('2001:db8:1:2::99', 'new@default')).toEqual({ kind: 'go', waitMs: 100 });
+    expect(throttle.admit('2001:db8:1:3::1', 'other@default')).toEqual({ kind: 'go', waitMs: 0 });
+    throttle.failed('::ffff:10.0.0.7', undefined);
+    expect(throttle.failures('10.0.0.7').ip).toBe(1);
+  });
+
   it('stays within maxEntries', () => {
     const throttle = new LoginThrottle({ ...settings, maxEntries: 50 });
     for (let index = 0; index < 1000; index++) throttle.failed(`10.0.${index >> 8}.${index & 255}`, `u${index}`);
