@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// L7R benchmark: one run on loopback, three processes (this client, the L7R, the peers) plus socat.
+// L7R benchmark: one run on loopback, four processes (this client, the L7R, a second L7R for relays, the peers) plus socat.
 //
-//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 5] [--pings 20000] [--sessions 500] [--interval 10] [--only abc] [--direction both]
+//   npm run build && node bench/l7r.bench.mjs [--gib 1] [--rounds 5] [--pings 20000] [--sessions 500] [--interval 10] [--only abc] [--direction both] [--relay 1]
 //
 // (a) bulk throughput of a TLS client: through the L7R tunnel to a TCP sink, vs the same client to a bare
-//     Node TLS sink (no relay), vs socat doing the same TLS termination and relay;
-// (b) 64-byte ping-pong round trips through the tunnel vs direct TLS (and via socat), p50/p99;
+//     Node TLS sink (no relay), vs socat doing the same TLS termination and relay; and relayed: through
+//     the L7R to the L7R of the VM's node (a second L7R process, node bench2) and on to the sink;
+// (b) 64-byte ping-pong round trips through the tunnel vs direct TLS (and via socat, and relayed), p50/p99;
 // (c) time to 101 for N concurrent sessions to running VMs, through the real backend and its SQLite store,
 //     next to the floor: a bare Node TLS server that only connects and answers 101; as a burst, and
 //     at a steady arrival rate with N sessions already open (--interval).
@@ -203,36 +204,49 @@ async function runL7r() {
   const { openRuntimeStore } = await imp('state/runtime-open.js');
   const { openNotifier } = await imp('state/notifier-open.js');
   const { ServeBackend } = await imp('serve/serve-backend.js');
+  const { deriveRelayKey } = await imp('serve/relay-key.js');
   const { createServeMetrics } = await imp('serve/serve-metrics.js');
   const { qvdSha256, hashPassword } = await imp('spec/password-hash.js');
   const { pino } = await import('pino');
   const { cert, key } = JSON.parse(process.env.QVD_BENCH_TLS);
   const { vm: vmPort } = JSON.parse(process.env.QVD_BENCH_PEERS);
   const { dir, users, hash } = JSON.parse(process.env.QVD_BENCH_SETUP);
+  // The first L7R ("bench") writes the records; a second ("bench2", started after it) is the node the relayed VMs run on.
+  const node = process.env.QVD_BENCH_NODE ?? 'bench';
 
   const config = { kind: 'sqlite', path: join(dir, 'state.db') };
   const passwordHash = hash === 'argon2id' ? await hashPassword('bench') : qvdSha256('bench');
   const user = (login) => ({ key: `${login}@default`, login, tenant: 'default', passwordHash, blocked: false, properties: {} });
-  const vm = (name, owner, ip) => ({ name, user: `${owner}@default`, image: 'desk:default', node: 'bench', nodePinned: true, ip, mac: '54:52:00:00:00:01', power: 'on-demand', persistent: false, blocked: false, properties: {} });
+  const vm = (name, owner, ip, on = 'bench') => ({ name, user: `${owner}@default`, image: 'desk:default', node: on, nodePinned: true, ip, mac: '54:52:00:00:00:01', power: 'on-demand', persistent: false, blocked: false, properties: {} });
+  const benchNode = (name) => ({ kind: 'node', op: 'upsert', record: { name, address: '127.0.0.1', blocked: false, memoryMb: 1 << 20, vcpus: 4096, maxVms: 100_000 } });
   const writes = [
     { kind: 'image', op: 'upsert', record: { key: 'desk:default', sha256: 'a'.repeat(64), memoryMb: 512, vcpus: 1, homeSizeMb: 64, application: false } },
-    { kind: 'node', op: 'upsert', record: { name: 'bench', address: '127.0.0.1', blocked: false, memoryMb: 1 << 20, vcpus: 4096, maxVms: 100_000 } },
+    benchNode('bench'),
+    benchNode('bench2'),
     { kind: 'user', op: 'upsert', record: user('bench') },
     { kind: 'vm', op: 'upsert', record: vm('sink', 'bench', '127.0.0.1') },
     { kind: 'vm', op: 'upsert', record: vm('echo', 'bench', '127.0.0.2') },
     { kind: 'vm', op: 'upsert', record: vm('source', 'bench', '127.0.0.3') },
+    // Running on bench2: a connect to them through bench is relayed to bench2's L7R.
+    { kind: 'vm', op: 'upsert', record: vm('rsink', 'bench', '127.0.0.1', 'bench2') },
+    { kind: 'vm', op: 'upsert', record: vm('recho', 'bench', '127.0.0.2', 'bench2') },
+    { kind: 'vm', op: 'upsert', record: vm('rsource', 'bench', '127.0.0.3', 'bench2') },
   ];
   for (let i = 1; i <= users; i++) writes.push({ kind: 'user', op: 'upsert', record: user(`u${i}`) }, { kind: 'vm', op: 'upsert', record: vm(`d${i}`, `u${i}`, '127.0.0.2') });
   const store = await openStore(config);
-  await store.writeRecords(writes);
+  if (node === 'bench') await store.writeRecords(writes);
+  const relayKey = deriveRelayKey(await store.vmaKey());
   await store.close();
-  const runtime = await openRuntimeStore(config, { actor: `serve bench pid ${process.pid}` });
-  await runtime.syncVms();
+  const runtime = await openRuntimeStore(config, { actor: `serve ${node} pid ${process.pid}` });
   const ids = {};
-  for (const name of ['sink', 'echo', 'source', ...Array.from({ length: users }, (_, i) => `d${i + 1}`)]) {
-    const view = await runtime.vmByName(name);
-    await runtime.transitionVm(view.runtime.id, { state: 'stopped' }, { state: 'running', node: 'bench', readyAt: new Date().toISOString() }, 'bench: running');
-    ids[name] = view.runtime.id;
+  if (node === 'bench') {
+    await runtime.syncVms();
+    const on = { rsink: 'bench2', recho: 'bench2', rsource: 'bench2' };
+    for (const name of ['sink', 'echo', 'source', 'rsink', 'recho', 'rsource', ...Array.from({ length: users }, (_, i) => `d${i + 1}`)]) {
+      const view = await runtime.vmByName(name);
+      await runtime.transitionVm(view.runtime.id, { state: 'stopped' }, { state: 'running', node: on[name] ?? 'bench', readyAt: new Date().toISOString() }, 'bench: running');
+      ids[name] = view.runtime.id;
+    }
   }
 
   const settings = {
@@ -243,10 +257,12 @@ async function runL7r() {
   };
   const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
   const metrics = createServeMetrics();
-  const backend = await ServeBackend.create({ node: 'bench', runtime, notifier: openNotifier(config), settings: async () => settings, logger, metrics: metrics.backend, nxPort: vmPort });
+  const backend = await ServeBackend.create({ node, runtime, notifier: openNotifier(config), settings: async () => settings, logger, metrics: metrics.backend, nxPort: vmPort });
   // One client address plays every user here: no per-address cap.
-  const l7r = createL7rServer({ backend, tls: { cert, key }, auth: [createBuiltinAuthProvider(backend)], logger: logger.child({ component: 'l7r' }), metrics: metrics.l7r, limits: { maxConnections: 100_000, maxConnectionsPerAddress: 0 } });
+  const l7r = createL7rServer({ backend, tls: { cert, key }, auth: [createBuiltinAuthProvider(backend)], logger: logger.child({ component: 'l7r' }), metrics: metrics.l7r, limits: { maxConnections: 100_000, maxConnectionsPerAddress: 0 }, relayKey });
   const { port } = await l7r.listen(0, '127.0.0.1');
+  // What an HKD publishes with each heartbeat: where the other nodes' L7Rs relay to for this node's VMs.
+  if (node !== 'bench') await runtime.heartbeat(node, { state: 'running', reason: 'bench', pid: process.pid, host: 'localhost', l7rAddress: `127.0.0.1:${port}`, runningVms: 3, freeMemoryMb: 1 << 20, freeVcpus: 4096 });
   // QVD_BENCH_PROFILE=DIR: a V8 CPU profile of the L7R process per measured part (not its set-up), DIR/l7r-PART.cpuprofile;
   // with QVD_BENCH_PROFILE_SCOPE=windows, part (c) is profiled only inside its L7R CPU windows instead, DIR/l7r-c-warm.cpuprofile etc.
   const profiler = process.env.QVD_BENCH_PROFILE ? new (await import('node:inspector')).Session() : undefined;
@@ -469,6 +485,8 @@ async function main() {
   // N/2 more warm the L7R up first (JIT, caches), as a serve that has been up for a while is.
   const setup = { dir, users: 2 * concurrent + Math.ceil(concurrent / 2), hash };
   const l7r = await startChild('l7r', { ...tlsEnv, QVD_BENCH_PEERS: JSON.stringify(peers.ports), QVD_BENCH_SETUP: JSON.stringify(setup) });
+  // --relay 0: no relayed rows. Otherwise a second L7R (node bench2) holds the VMs rsink, recho, rsource; bench relays to it.
+  const relayed = arg('relay', 1) !== 0 ? await startChild('l7r', { ...tlsEnv, QVD_BENCH_PEERS: JSON.stringify(peers.ports), QVD_BENCH_SETUP: JSON.stringify(setup), QVD_BENCH_NODE: 'bench2' }) : undefined;
   let socatSink;
   let socatEcho;
   let socatSource;
@@ -484,6 +502,7 @@ async function main() {
     socatEcho?.child.kill();
     socatSource?.child.kill();
     l7r.child.disconnect();
+    relayed?.child.disconnect();
     peers.child.disconnect();
     await rm(dir, { recursive: true, force: true });
   };
@@ -503,7 +522,7 @@ async function main() {
     console.log(`TLS: L7R and bare sink ${cipher}; socat ${socatCipher} (${socatVersion()})`);
     console.log(`TCP sink of the relays' upload ("the VM"): ${peers.ports.sinkPid === peers.child.pid ? 'Node, 64 KiB reads' : 'python3, 1 MiB reads into one buffer'}\n`);
 
-    const run = { total, gib, rounds, directions: option('direction', 'both'), pings, concurrent, hash, peers, l7r, socatSink, socatEcho, socatSource };
+    const run = { total, gib, rounds, directions: option('direction', 'both'), pings, concurrent, hash, peers, l7r, relayed, socatSink, socatEcho, socatSource };
     const parts = { a: benchThroughput, b: benchLatency, c: benchTimeTo101 };
     for (const [part, bench] of Object.entries(parts)) {
       if (!only.includes(part)) continue;
@@ -521,16 +540,21 @@ async function main() {
 }
 
 /** (a) Bulk throughput both ways, rounds interleaved so drift hits every variant alike; CPU per GiB of the process that terminates TLS. */
-async function benchThroughput({ total, gib, rounds, directions, peers, l7r, socatSink, socatSource }) {
+async function benchThroughput({ total, gib, rounds, directions, peers, l7r, relayed, socatSink, socatSource }) {
   for (const direction of ['upload', 'download'].filter((d) => directions === 'both' || d === directions)) {
     const move = direction === 'upload' ? bulk : download;
-    const results = { bare: [], l7r: [], socat: [] };
-    const cpu = { bare: [], l7r: [], socat: [] };
-    // Every process on the path, CPU s/GiB: the client (this process), the relay (none for bare), the TCP peer.
-    const everyone = { bare: [], l7r: [], socat: [] };
-    const measure = async (name, pid, open) => {
+    const results = { bare: [], l7r: [], socat: [], relayed: [] };
+    const cpu = { bare: [], l7r: [], socat: [], relayed: [] };
+    // Every process on the path, CPU s/GiB: the client (this process), the relay (none for bare; both L7Rs when relayed), the TCP peer.
+    const everyone = { bare: [], l7r: [], socat: [], relayed: [] };
+    // Relayed: CPU s/GiB of the user's node's L7R and of the VM's node's, apart.
+    const relayedSplit = [];
+    const measure = async (name, pids, open) => {
       const socket = await open();
-      const before = cpuSeconds(pid);
+      const each = () => [pids].flat().map(cpuSeconds);
+      const relayCpu = () => each().reduce((sum, seconds) => sum + seconds, 0);
+      const eachBefore = each();
+      const before = relayCpu();
       // The peers process and, if it runs apart, the Python sink (idle but for the relays' upload).
       const peerCpu = () => cpuSeconds(peers.child.pid) + (peers.ports.sinkPid === peers.child.pid ? 0 : cpuSeconds(peers.ports.sinkPid));
       const peerBefore = peerCpu();
@@ -539,15 +563,17 @@ async function benchThroughput({ total, gib, rounds, directions, peers, l7r, soc
       const client = process.cpuUsage(clientBefore);
       // socat's per-connection child is reaped (and its CPU added to the parent) just after the connection ends.
       if (name === 'socat') await new Promise((resolve) => setTimeout(resolve, 200));
-      cpu[name].push((cpuSeconds(pid) - before) / gib);
-      const relay = name === 'bare' ? 0 : (cpuSeconds(pid) - before) / gib;
+      cpu[name].push((relayCpu() - before) / gib);
+      const relay = name === 'bare' ? 0 : (relayCpu() - before) / gib;
       everyone[name].push([(client.user + client.system) / 1e6 / gib, relay, (peerCpu() - peerBefore) / gib]);
+      if (name === 'relayed') relayedSplit.push(each().map((seconds, i) => (seconds - eachBefore[i]) / gib));
     };
     const socatPeer = direction === 'upload' ? socatSink : socatSource;
     for (let round = 0; round < rounds; round++) {
       await measure('bare', peers.child.pid, () => tls(direction === 'upload' ? peers.ports.tlsSink : peers.ports.tlsSource));
       await measure('l7r', l7r.child.pid, () => tunnel(l7r.ports.l7r, l7r.ports.ids[direction === 'upload' ? 'sink' : 'source']));
       if (socatPeer !== undefined) await measure('socat', socatPeer.child.pid, () => tls(socatPeer.port));
+      if (relayed !== undefined) await measure('relayed', [l7r.child.pid, relayed.child.pid], () => tunnel(l7r.ports.l7r, l7r.ports.ids[direction === 'upload' ? 'rsink' : 'rsource']));
     }
     const bare = median(results.bare);
     const relay = median(results.l7r);
@@ -559,31 +585,40 @@ async function benchThroughput({ total, gib, rounds, directions, peers, l7r, soc
     console.log(`    bare Node TLS peer            ${mib(bare).padStart(12)}       100 %     ${cpuText('bare')}`);
     console.log(`    L7R tunnel <-> TCP peer       ${mib(relay).padStart(12)}   ${((100 * relay) / bare).toFixed(1).padStart(7)} %     ${cpuText('l7r')} (L7R process)`);
     if (socat !== undefined) console.log(`    socat relay <-> TCP peer      ${mib(socat).padStart(12)}   ${((100 * socat) / bare).toFixed(1).padStart(7)} %     ${cpuText('socat')} (socat, children included)`);
+    if (relayed !== undefined) {
+      const through = median(results.relayed);
+      const node = (i) => median(relayedSplit.map((row) => row[i])).toFixed(2);
+      console.log(`    L7R -> L7R relay <-> TCP peer ${mib(through).padStart(12)}   ${((100 * through) / bare).toFixed(1).padStart(7)} %     ${cpuText('relayed')} (both L7Rs: user's node ${node(0)} + VM's node ${node(1)})`);
+    }
     if (socat !== undefined) console.log(`    L7R / socat throughput: ${(relay / socat).toFixed(2)}x`);
     const split = (name) => {
       const rows = everyone[name];
       const at = (i) => median(rows.map((row) => row[i])).toFixed(2);
       return name === 'bare' ? `client ${at(0)} + peer ${at(2)}` : `client ${at(0)} + relay ${at(1)} + peer ${at(2)}`;
     };
-    console.log(`    CPU s/GiB of every process: bare ${split('bare')}; l7r ${split('l7r')}${socat === undefined ? '' : `; socat ${split('socat')}`}`);
+    const also = (name) => (results[name].length === 0 ? [] : [name]);
+    const names = ['bare', 'l7r', ...also('socat'), ...also('relayed')];
+    console.log(`    CPU s/GiB of every process: ${names.map((name) => `${name} ${split(name)}`).join('; ')}`);
     const rounded = (values) => values.map((value) => (value / 2 ** 20).toFixed(0)).join(' ');
-    console.log(`    all rounds (MiB/s): bare ${rounded(results.bare)}; l7r ${rounded(results.l7r)}; socat ${rounded(results.socat)}`);
+    console.log(`    all rounds (MiB/s): ${names.map((name) => `${name} ${rounded(results[name])}`).join('; ')}`);
     const cpuRounds = (name) => everyone[name].map((row) => row.map((value) => value.toFixed(2)).join('/')).join(' ');
-    console.log(`    all rounds (CPU s/GiB client/relay/peer): bare ${cpuRounds('bare')}; l7r ${cpuRounds('l7r')}; socat ${cpuRounds('socat')}\n`);
+    console.log(`    all rounds (CPU s/GiB client/relay/peer): ${names.map((name) => `${name} ${cpuRounds(name)}`).join('; ')}\n`);
   }
 }
 
 /** (b) 64-byte ping-pong latency: direct TLS echo, through the L7R, through socat. */
-async function benchLatency({ pings, peers, l7r, socatEcho }) {
+async function benchLatency({ pings, peers, l7r, relayed, socatEcho }) {
   const direct = await pingPong(await tls(peers.ports.tlsEcho), pings);
   const through = await pingPong(await tunnel(l7r.ports.l7r, l7r.ports.ids.echo), pings);
   const viaSocat = socatEcho === undefined ? undefined : await pingPong(await tls(socatEcho.port), pings);
+  const viaRelay = relayed === undefined ? undefined : await pingPong(await tunnel(l7r.ports.l7r, l7r.ports.ids.recho), pings);
   const row = (name, rtts) => `    ${name.padEnd(30)}${quantile(rtts, 0.5).toFixed(1).padStart(8)} us ${quantile(rtts, 0.99).toFixed(1).padStart(9)} us`;
   console.log(`(b) 64-byte ping-pong, ${pings} round trips`);
   console.log('    path                               p50         p99');
   console.log(row('direct TLS echo', direct));
   console.log(row('L7R tunnel -> TCP echo', through));
   if (viaSocat !== undefined) console.log(row('socat -> TCP echo', viaSocat));
+  if (viaRelay !== undefined) console.log(row('L7R -> L7R relay -> TCP echo', viaRelay));
   console.log(`    added by the L7R: p50 ${(quantile(through, 0.5) - quantile(direct, 0.5)).toFixed(1)} us, p99 ${(quantile(through, 0.99) - quantile(direct, 0.99)).toFixed(1)} us\n`);
 }
 

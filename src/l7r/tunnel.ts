@@ -1,9 +1,9 @@
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { addNxCookie } from './nx-hello-cookie.js';
 import type { ByteSource } from './l7r-metrics.js';
 import type { Upstream } from './upstream.js';
 import { readDirect, type DirectReader } from './direct-read.js';
-import { UpstreamWriter } from './upstream-writer.js';
+import { RecordBatcher } from './record-batcher.js';
 
 export type TunnelEndReason = 'closed' | 'error' | 'takeover' | 'shutdown';
 
@@ -17,6 +17,8 @@ export interface TunnelEnd {
 export interface Tunnel extends ByteSource {
   /** False when this Node offers no direct reads (direct-read.ts): client bytes then come as `data` events, one copy more. */
   readonly directRead: boolean;
+  /** The upstream is TLS (a relay to the VM's node): its records are batched on to the client like the client's go upstream. */
+  readonly batchedDown: boolean;
   /** Settles once both sockets are closed. */
   readonly done: Promise<TunnelEnd>;
   /** Cut both sockets now (takeover, shutdown). */
@@ -32,12 +34,14 @@ export interface Tunnel extends ByteSource {
  * either side cuts both. `head` holds bytes the client sent after its
  * request, before the 101: they belong upstream.
  *
- * Client → upstream: see upstream-writer.ts (full records batched into one
+ * Client → upstream: see record-batcher.ts (full records batched into one
  * write, decrypted straight into the batch where Node allows it; short ones
- * written at once). Upstream → client: reads land
- * in a shared buffer (see upstream.ts) and are encrypted at once; only when
- * the client's socket is backed up is a read copied, and reading pauses
- * until it drains.
+ * written at once). Upstream → client, from a VM (TCP): reads land in a
+ * shared buffer (see upstream.ts) and are encrypted at once; only when the
+ * client's socket is backed up is a read copied, and reading pauses until
+ * it drains. From another node's L7R (TLS, one record per read): batched
+ * like the client's bytes, or every 16 KiB would cost a write and a TLS
+ * record of its own on the way to the client.
  *
  * `nxCookie`: the session's NX cookie, added to the client's first NX
  * message when it has none (the original clients; see nx-hello-cookie.ts).
@@ -78,7 +82,7 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   vm.once('close', onClose);
 
   // Client → upstream.
-  const writer = new UpstreamWriter(vm);
+  const writer = new RecordBatcher(vm);
   let clientPaused = false;
   const resumeClient = (): void => {
     clientPaused = false;
@@ -124,16 +128,32 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
   };
   const early = upstream.takeEarly();
   if (early.length > 0) client.write(early);
-  upstream.deliverTo((chunk) => {
-    // Held by the stream when it cannot be encrypted now: then it must not stay a view of the shared read buffer.
-    const more = client.write(client.writableLength > 0 ? Buffer.from(chunk) : chunk);
-    if (!more && !client.destroyed) {
-      client.once('drain', resumeVm);
-      return false;
-    }
-    return true;
+  const toClient = vm instanceof TLSSocket ? new RecordBatcher(client) : undefined;
+  const batchedDown =
+    toClient !== undefined &&
+    readDirect(vm, {
+      target: () => toClient.target(),
+      onRead: (bytes, buffer) => {
+        const taken = toClient.onRead(bytes, buffer);
+        if (!taken && !client.destroyed) client.once('drain', resumeVm);
+        return taken;
+      },
+    });
+  if (!batchedDown) {
+    upstream.deliverTo((chunk) => {
+      // Held by the stream when it cannot be encrypted now: then it must not stay a view of the shared read buffer.
+      const more = client.write(client.writableLength > 0 ? Buffer.from(chunk) : chunk);
+      if (!more && !client.destroyed) {
+        client.once('drain', resumeVm);
+        return false;
+      }
+      return true;
+    });
+  }
+  vm.once('end', () => {
+    toClient?.flush();
+    client.end();
   });
-  vm.once('end', () => client.end());
 
   if (head.length > 0) {
     const first = passHello(head, false);
@@ -152,6 +172,7 @@ export function startTunnel(client: TLSSocket, upstream: Upstream, head: Buffer,
 
   return {
     directRead,
+    batchedDown,
     done,
     close: (why) => cut(why),
     get bytesIn() {

@@ -1,16 +1,40 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect as tcpConnect, createServer as createTcpServer, type Server } from 'node:net';
+import { connect as tcpConnect, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectEndpoint } from '../../../src/l7r/connect-endpoint.js';
 import { readDirect } from '../../../src/l7r/direct-read.js';
 import { startTunnel, type Tunnel } from '../../../src/l7r/tunnel.js';
-import { UpstreamWriter } from '../../../src/l7r/upstream-writer.js';
+import { RecordBatcher } from '../../../src/l7r/record-batcher.js';
+import { Upstream } from '../../../src/l7r/upstream.js';
 import { testTls, until } from './support/l7r-harness.js';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Hash what `socket` reads; `slow` reads nothing for 300 ms, then pauses now and then, so the writer's side
+ * backs up (queued in its process, past the kernel's buffers) and must be paused. The result is final once the
+ * socket has ended.
+ */
+function hashReads(socket: Socket, slow: boolean): () => { bytes: number; sha: string } {
+  if (slow) {
+    socket.pause();
+    setTimeout(() => socket.resume(), 300);
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  socket.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+    if (slow && Math.random() < 0.2) {
+      socket.pause();
+      setTimeout(() => socket.resume(), 5);
+    }
+  });
+  return () => ({ bytes, sha: hash.digest('hex') });
+}
 
 /**
  * The VM's stand-in: hashes what each connection sends until its FIN, then
@@ -20,21 +44,11 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  */
 async function hashingSink(slow: boolean): Promise<Server> {
   const server = createTcpServer({ allowHalfOpen: true }, (socket) => {
-    if (slow) {
-      socket.pause();
-      setTimeout(() => socket.resume(), 300);
-    }
-    const hash = createHash('sha256');
-    let bytes = 0;
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      if (slow && Math.random() < 0.2) {
-        socket.pause();
-        setTimeout(() => socket.resume(), 5);
-      }
+    const reads = hashReads(socket, slow);
+    socket.on('end', () => {
+      const read = reads();
+      socket.end(`${read.bytes} ${read.sha}`);
     });
-    socket.on('end', () => socket.end(`${bytes} ${hash.digest('hex')}`));
     socket.on('error', () => undefined);
   });
   server.listen(0, '127.0.0.1');
@@ -149,7 +163,7 @@ describe('tunnel, client to VM, in bulk', () => {
     await once(sink, 'listening');
     const upstream = tcpConnect({ host: '127.0.0.1', port: (sink.address() as { port: number }).port });
     await once(upstream, 'connect');
-    const writer = new UpstreamWriter(upstream);
+    const writer = new RecordBatcher(upstream);
     const chunks = [randomBytes(10), randomBytes(16 * 1024), randomBytes(16 * 1024), randomBytes(5), randomBytes(16 * 1024), randomBytes(300_000), randomBytes(3)];
     // As the data-event path hands them over: each chunk its own buffer, reused here to prove the writer copies what it keeps.
     for (const chunk of chunks) {
@@ -163,4 +177,101 @@ describe('tunnel, client to VM, in bulk', () => {
     expect(sha(Buffer.concat(received))).toBe(sha(expected));
     upstream.destroy();
   });
+});
+
+/**
+ * Another node's L7R as a relay's upstream sees it: a TLS server that sends `data` to each connection in writes of
+ * mixed sizes, then its FIN. `records` counts the TLS records that makes (one per 16 KiB of a write, or part of it).
+ */
+async function tlsSource(data: Buffer, seed: number, records = { count: 0 }): Promise<Server> {
+  const { cert, key } = await testTls();
+  const server = createTlsServer({ cert, key, allowHalfOpen: true }, (socket: TLSSocket) => {
+    socket.on('error', () => undefined);
+    void (async () => {
+      let state = seed;
+      const sizes = [1, 90, 1500, 16 * 1024, 16 * 1024 + 1, 64 * 1024, 300_000];
+      for (let at = 0; at < data.length; ) {
+        state = (state * 1103515245 + 12345) & 0x7fffffff;
+        const size = Math.min(data.length - at, sizes[state % sizes.length]!);
+        records.count += Math.ceil(size / (16 * 1024));
+        if (!socket.write(data.subarray(at, at + size))) await once(socket, 'drain');
+        at += size;
+        if (state % 7 === 0) await sleep(1);
+      }
+      socket.end();
+    })();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+/** A front door whose tunnels' upstream is a TLS connection to `port`, made as the relay client makes it; `accepted` sees each client socket first. */
+async function relayingServer(port: number, tunnels: Tunnel[], accepted: (client: TLSSocket) => void = () => undefined): Promise<Server> {
+  const { cert, key } = await testTls();
+  const server = createTlsServer({ cert, key, allowHalfOpen: true }, (client: TLSSocket) => {
+    accepted(client);
+    const upstream = new Upstream();
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, allowHalfOpen: true, onread: upstream.socketOptions().onread } as Parameters<typeof tlsConnect>[0]);
+    upstream.attach(socket);
+    socket.once('secureConnect', () => tunnels.push(startTunnel(client, upstream, Buffer.alloc(0), 5000)));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+/** Read a tunnel to its FIN (slowly when `slow`, see hashReads); count and hash what came. */
+async function receiveAll(port: number, slow: boolean): Promise<{ bytes: number; sha: string }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  await once(socket, 'secureConnect');
+  const reads = hashReads(socket, slow);
+  await once(socket, 'end');
+  socket.destroy();
+  return reads();
+}
+
+describe('tunnel, relayed upstream (TLS) to client, in bulk', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+  });
+
+  for (const slow of [false, true]) {
+    it(`batches the upstream's records on to the client, every byte in order${slow ? ', with a client slower than the upstream' : ''}`, async () => {
+      const payload = randomBytes(6 * 1024 * 1024 + 5);
+      const source = await tlsSource(payload, slow ? 7 : 3);
+      const tunnels: Tunnel[] = [];
+      const front = await relayingServer((source.address() as { port: number }).port, tunnels);
+      servers.push(source, front);
+      const port = (front.address() as { port: number }).port;
+      // Two at once: they share the batch free list.
+      const results = await Promise.all([receiveAll(port, slow), receiveAll(port, slow)]);
+      expect(results).toEqual([0, 1].map(() => ({ bytes: payload.length, sha: sha(payload) })));
+      expect(tunnels.map((tunnel) => tunnel.batchedDown)).toEqual([true, true]);
+      const ends = await Promise.all(tunnels.map((tunnel) => tunnel.done));
+      expect(ends.map((end) => end.reason)).toEqual(['closed', 'closed']);
+    }, 60_000);
+  }
+
+  it('writes the client fewer, larger writes than the upstream has records', async () => {
+    const payload = randomBytes(4 * 1024 * 1024);
+    const records = { count: 0 };
+    const source = await tlsSource(payload, 11, records);
+    const tunnels: Tunnel[] = [];
+    let clientWrites = 0;
+    const front = await relayingServer((source.address() as { port: number }).port, tunnels, (client) => {
+      const write = client.write.bind(client) as (...args: unknown[]) => boolean;
+      (client as unknown as { write: (...args: unknown[]) => boolean }).write = (...args) => {
+        clientWrites++;
+        return write(...args);
+      };
+    });
+    servers.push(source, front);
+    const result = await receiveAll((front.address() as { port: number }).port, false);
+    expect(result).toEqual({ bytes: payload.length, sha: sha(payload) });
+    // Unbatched, every record read from the upstream is a write to the client.
+    expect(records.count).toBeGreaterThan(256);
+    expect(clientWrites).toBeLessThan(records.count / 2);
+  }, 60_000);
 });

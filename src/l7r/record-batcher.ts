@@ -2,9 +2,10 @@ import type { Socket } from 'node:net';
 import type { DirectReader } from './direct-read.js';
 
 /**
- * Client bytes are written upstream in batches of up to this much: TLS
+ * Decrypted records are written on in batches of up to this much: TLS
  * hands out one 16 KiB record per read, and one write (and one loopback or
- * LAN segment) per record costs more CPU per byte than the decryption.
+ * LAN segment, or one TLS record more) per record costs more CPU per byte
+ * than the decryption.
  */
 const BATCH_BYTES = 256 * 1024;
 
@@ -58,29 +59,31 @@ class Batch {
 }
 
 /**
- * The client → upstream half of a tunnel, as a `DirectReader`: a bulk
- * transfer (full TLS records) is decrypted by Node straight into a batch
- * buffer, record after record, and each batch goes upstream in one write,
- * when it is full or at the end of the event loop's turn. A short record
- * with nothing batched before it (keys, pointer moves) is written at once.
- * A batch lives only while records keep arriving full, so an idle tunnel
- * holds none.
+ * The reads of a TLS socket, written on to another socket, as a
+ * `DirectReader`: a bulk transfer (full TLS records) is decrypted by Node
+ * straight into a batch buffer, record after record, and each batch goes
+ * on in one write, when it is full or at the end of the event loop's turn.
+ * A short record with nothing batched before it (keys, pointer moves, a
+ * small screen update) is written at once. A batch lives only while records
+ * keep arriving full, so an idle tunnel holds none. In a tunnel: client →
+ * upstream always, and upstream → client when the upstream is another
+ * node's L7R (a relay, TLS too).
  *
  * Writes go in read order whatever the path: a read that did not land in
  * the batch is copied to its end. `onRead` answers false, pausing the
- * client, while the upstream socket has more queued than it wants.
+ * reading socket, while the socket written to has more queued than it wants.
  */
-export class UpstreamWriter implements DirectReader {
+export class RecordBatcher implements DirectReader {
   #batch: Batch | undefined;
   /** The batch the socket's next read lands in, if any (held until it does not). */
   #targeted: Batch | undefined;
-  /** Bytes of the batch holding data; those before `#written` are on their way upstream. */
+  /** Bytes of the batch holding data; those before `#written` are on their way. */
   #filled = 0;
   #written = 0;
   #lastWasFull = false;
   #flushQueued = false;
 
-  constructor(private readonly upstream: Socket) {}
+  constructor(private readonly to: Socket) {}
 
   target(): Buffer {
     const batch = this.#batch;
@@ -102,8 +105,8 @@ export class UpstreamWriter implements DirectReader {
       this.#filled += bytes;
     } else if (!this.#lastWasFull && this.#filled === this.#written) {
       this.#drop();
-      this.upstream.write(Buffer.from(buffer.subarray(0, bytes)));
-      return !this.upstream.writableNeedDrain;
+      this.to.write(Buffer.from(buffer.subarray(0, bytes)));
+      return !this.to.writableNeedDrain;
     } else {
       this.#append(buffer.subarray(0, bytes));
     }
@@ -114,24 +117,24 @@ export class UpstreamWriter implements DirectReader {
       this.#flushQueued = true;
       setImmediate(this.#endOfTurn);
     }
-    return !this.upstream.writableNeedDrain;
+    return !this.to.writableNeedDrain;
   }
 
   /** Write what is batched. */
   flush(): void {
     const batch = this.#batch;
-    if (batch === undefined || this.#filled === this.#written || this.upstream.destroyed) return;
+    if (batch === undefined || this.#filled === this.#written || this.to.destroyed) return;
     const chunk = batch.buffer.subarray(this.#written, this.#filled);
     this.#written = this.#filled;
     batch.hold();
-    this.upstream.write(chunk, batch.release);
+    this.to.write(chunk, batch.release);
   }
 
   #append(chunk: Buffer): void {
     if (chunk.length > BATCH_BYTES) {
       this.flush();
       this.#drop();
-      this.upstream.write(Buffer.from(chunk));
+      this.to.write(Buffer.from(chunk));
       return;
     }
     if (this.#batch === undefined || this.#batch.buffer.length - this.#filled < chunk.length) {
