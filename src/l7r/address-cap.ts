@@ -38,20 +38,21 @@ function expandIpv6(address: string): string[] {
  * Open connections per client address (see addressKey), counted from TCP
  * accept so that handshakes count too. A connection is identified by its
  * remote address and port, which is what both the TCP socket and the TLS
- * socket on top of it report. `limit` 0: no cap.
+ * socket on top of it report. `limit` 0: no cap. Connections are counted
+ * even then, so that a limit set later (a reloaded spec) is exact at once.
  */
 export class AddressCap {
   private readonly open = new Map<string, number>();
   private readonly holders = new Map<string, string>();
 
-  constructor(private readonly limit: number) {}
+  constructor(public limit: number) {}
 
   /** Counts the connection in, or answers the key it was refused for. */
   admit(address: string | undefined, port: number | undefined): { readonly ok: true } | { readonly ok: false; readonly key: string; readonly open: number } {
-    if (this.limit <= 0 || address === undefined) return { ok: true };
+    if (address === undefined) return { ok: true };
     const key = addressKey(address);
     const open = this.open.get(key) ?? 0;
-    if (open >= this.limit) return { ok: false, key, open };
+    if (this.limit > 0 && open >= this.limit) return { ok: false, key, open };
     this.open.set(key, open + 1);
     this.holders.set(`${address}|${port}`, key);
     return { ok: true };

@@ -49,6 +49,8 @@ export interface L7rServer {
   readonly server: Server;
   /** Open tunnels now (for status pages and tests). */
   readonly activeSessions: number;
+  /** New connection caps (a reloaded spec), for connections accepted from now on; open ones stay. */
+  setConnectionCaps(caps: Pick<L7rLimits, 'maxConnections' | 'maxConnectionsPerAddress'>): void;
 }
 
 /**
@@ -60,7 +62,7 @@ export interface L7rServer {
  * all of that exact and the hand-over to the tunnel trivial.
  */
 export function createL7rServer(options: L7rServerOptions): L7rServer {
-  const limits: L7rLimits = { ...DEFAULT_L7R_LIMITS, ...options.limits };
+  let limits: L7rLimits = { ...DEFAULT_L7R_LIMITS, ...options.limits };
   const logger = options.logger ?? pino({ name: 'l7r' });
   const throttle = options.throttle instanceof LoginThrottle ? options.throttle : new LoginThrottle(options.throttle);
   const connections = new Set<ClientConnection>();
@@ -148,6 +150,11 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     server,
     get activeSessions() {
       return tunnels.size;
+    },
+    setConnectionCaps(caps) {
+      limits = { ...limits, ...caps };
+      server.maxConnections = caps.maxConnections;
+      perAddress.limit = caps.maxConnectionsPerAddress;
     },
     async listen(port, host) {
       server.listen(port, host);

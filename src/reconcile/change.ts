@@ -1,5 +1,5 @@
 import type { DomainConfig, ObservedNetwork } from '../drivers/observed-state.js';
-import type { RecordWrite } from '../state/store.js';
+import { SETTINGS_KEY, type RecordWrite } from '../state/store.js';
 
 /**
  * What a change does to its object. `update-restart` changes the definition
@@ -121,5 +121,7 @@ function recordKey(w: RecordWrite & { op: 'upsert' }): string {
     case 'vm':
     case 'node':
       return w.record.name;
+    case 'settings':
+      return SETTINGS_KEY;
   }
 }

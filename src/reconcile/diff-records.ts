@@ -1,11 +1,13 @@
 import type { DesiredState } from '../spec/desired-state.js';
-import type { ImageRecord, NodeRecord, RecordWrite, StoreSnapshot, UserRecord, VmRecord } from '../state/store.js';
+import { flattenSettings } from '../spec/settings-record.js';
+import { SETTINGS_KEY, type ImageRecord, type NodeRecord, type RecordWrite, type SettingsRecord, type StoreSnapshot, type UserRecord, type VmRecord } from '../state/store.js';
 import { canonicalJson } from './canonical-json.js';
 import type { AttributeChange, RecordChange } from './change.js';
 
-/** The records `serve` works from, as the desired state says they should be. */
-export function desiredRecords(d: DesiredState): { users: UserRecord[]; vms: VmRecord[]; nodes: NodeRecord[]; images: ImageRecord[] } {
+/** The records `serve` works from, as the desired state says they should be (a StoreSnapshot's lists, and its settings). */
+export function desiredRecords(d: DesiredState): { users: UserRecord[]; vms: VmRecord[]; nodes: NodeRecord[]; images: ImageRecord[]; settings: SettingsRecord } {
   return {
+    settings: flattenSettings(d.settings),
     users: [...d.users],
     vms: [...d.vms],
     nodes: d.nodes.map((n) => ({ name: n.name, address: n.address, blocked: n.blocked, memoryMb: n.capacity.memoryMb, vcpus: n.capacity.vcpus, maxVms: n.capacity.maxVms })),
@@ -20,12 +22,14 @@ type Kind = RecordWrite['kind'];
  * for destroy: every record goes).
  */
 export function diffRecords(d: DesiredState | undefined, s: StoreSnapshot): RecordChange[] {
-  const want = d === undefined ? { users: [], vms: [], nodes: [], images: [] } : desiredRecords(d);
+  const want = d === undefined ? { users: [], vms: [], nodes: [], images: [], settings: undefined } : desiredRecords(d);
   return [
     ...diffKind('node', s.nodes, want.nodes, (r) => r.name),
     ...diffKind('image', s.images, want.images, (r) => r.key),
     ...diffKind('user', s.users, want.users, (r) => r.key),
     ...diffKind('vm', s.vms, want.vms, (r) => r.name),
+    // Last, as apply writes records in plan order: serves reload the spec once this lands.
+    ...diffKind('settings', s.settings === undefined ? [] : [s.settings], want.settings === undefined ? [] : [want.settings], () => SETTINGS_KEY),
   ];
 }
 
@@ -68,6 +72,10 @@ function recordAttributes<R extends object>(old: R | undefined, r: R): Attribute
     const secret = name === 'passwordHash';
     attrs.push({ name, ...(old === undefined ? {} : { before: secret ? '(sensitive)' : b }), after: secret ? '(sensitive)' : a });
   }
+  // A field the record no longer has (a setting taken out of the spec, e.g. auth.ldap.url).
+  for (const [name, before] of Object.entries(old ?? {})) {
+    if (before !== undefined && !(name in r)) attrs.push({ name, before: typeof before === 'object' ? canonicalJson(before) : before });
+  }
   return attrs;
 }
 
@@ -75,13 +83,16 @@ function recordAttributes<R extends object>(old: R | undefined, r: R): Attribute
 function sameRecord(old: object, r: object): boolean {
   const a = old as Record<string, unknown>;
   const b = r as Record<string, unknown>;
+  let fields = 0;
   for (const name in b) {
     const x = a[name];
     const y = b[name];
+    if (y !== undefined) fields++;
     if (x === y) continue;
     if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || !sameFlatMap(x as Record<string, unknown>, y as Record<string, unknown>)) return false;
   }
-  return true;
+  for (const name in a) if (a[name] !== undefined) fields--;
+  return fields === 0;
 }
 
 function sameFlatMap(a: Record<string, unknown>, b: Record<string, unknown>): boolean {

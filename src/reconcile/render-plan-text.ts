@@ -1,6 +1,7 @@
 import type { Action, AttributeChange, Change } from './change.js';
 import { changeAddress } from './change.js';
 import type { Plan } from './plan.js';
+import { READ_AT_START } from '../spec/settings-record.js';
 
 export interface TextStyle {
   readonly color: boolean;
@@ -39,11 +40,17 @@ export function renderPlanText(plan: Plan, style: TextStyle): string {
   lines.push(`${bold('Plan:')} ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy.`);
   const restarts = plan.changes.filter((c) => c.action === 'update-restart').length;
   if (restarts > 0) lines.push(paint(33, `${restarts} running VM(s) keep their old definition until their next boot (~!).`));
+  const settings = plan.changes.find((c) => c.kind === 'record' && c.write.kind === 'settings' && c.action === 'update');
+  if (settings !== undefined) {
+    const later = settings.attributes.map((a) => a.name).filter((name) => READ_AT_START.test(name));
+    lines.push(`Running \`qvd serve\`s reload the settings within seconds of the apply${later.length > 0 ? `, except ${later.join(', ')}: read when serve starts` : ''}.`);
+  }
   return lines.join('\n') + '\n';
 }
 
 function describe(c: Change): string {
-  return c.kind === 'record' ? `${c.write.kind} record ${changeAddress(c).split(' ').slice(1).join(' ')}` : changeAddress(c);
+  if (c.kind !== 'record') return changeAddress(c);
+  return c.write.kind === 'settings' ? 'settings' : `${c.write.kind} record ${changeAddress(c).split(' ').slice(1).join(' ')}`;
 }
 
 function attribute(a: AttributeChange, paint: (code: number, s: string) => string): string {

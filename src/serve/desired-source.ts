@@ -12,6 +12,7 @@ export class DesiredSource {
   #serial: number;
   #checkedAt = 0;
   #pending: Promise<DesiredState> | undefined;
+  readonly #listeners: ((next: DesiredState, previous: DesiredState) => void)[] = [];
 
   constructor(
     initial: DesiredState,
@@ -23,6 +24,11 @@ export class DesiredSource {
   ) {
     this.#current = initial;
     this.#serial = initialSerial;
+  }
+
+  /** Called after each reload that produced a new desired state (not when the spec failed to load). */
+  onReload(listener: (next: DesiredState, previous: DesiredState) => void): void {
+    this.#listeners.push(listener);
   }
 
   get current(): DesiredState {
@@ -42,9 +48,17 @@ export class DesiredSource {
     const serial = await this.runtime.serial().catch(() => this.#serial);
     if (serial === this.#serial) return this.#current;
     try {
+      const previous = this.#current;
       this.#current = await this.load();
       this.#serial = serial;
       this.logger.info({ serial }, 'spec reloaded after an apply');
+      for (const listener of this.#listeners) {
+        try {
+          listener(this.#current, previous);
+        } catch (error) {
+          this.logger.error({ err: error }, 'applying the reloaded spec failed');
+        }
+      }
     } catch (error) {
       this.logger.error({ err: error }, 'the spec no longer loads; serve keeps the last good one');
       this.#serial = serial;

@@ -15,9 +15,13 @@ import { openRuntimeStore } from '../state/runtime-open.js';
 import { openSpec } from '../usecases/open-spec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { DesiredSource } from './desired-source.js';
+import { reloadedSettings } from './reloaded-settings.js';
 import { deriveRelayKey } from './relay-key.js';
 import { ServeBackend } from './serve-backend.js';
 import { createServeMetrics } from './serve-metrics.js';
+
+/** How often serve looks whether an apply changed the store (DesiredSource reloads at most this often anyway). */
+const SPEC_WATCH_MS = 2000;
 
 export interface HostPort {
   readonly host: string;
@@ -76,6 +80,16 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     const notifier = openNotifier(config, (e) => log.warn({ err: e }, 'notification connection trouble (polling continues)'));
     cleanup.push(() => notifier.close());
     const source = new DesiredSource(desired, initialSerial, async () => (await openSpec(input.file, { withStore: true, env }).then(async (o) => (await o.store.close(), o))).desired, runtime, log);
+    source.onReload((next, previous) => {
+      const { changed, needRestart } = reloadedSettings(previous.settings, next.settings);
+      if (changed.length > 0) log.info({ changed }, 'settings reloaded');
+      if (needRestart.length > 0) log.warn({ settings: needRestart }, 'these settings take effect when qvd serve restarts');
+    });
+    // An apply in another process bumps the store's serial: look for it every few seconds, not only when
+    // the HKD or a connect asks (a node's HKD may sleep for a heartbeat period).
+    const watch = setInterval(() => void source.get().catch(() => undefined), SPEC_WATCH_MS);
+    watch.unref();
+    cleanup.push(async () => clearInterval(watch));
     const metrics = createServeMetrics();
     // One client of the VMs' agents for the HKD (health, stop) and the L7R (sessions).
     const vma = new HttpVmaControl();
@@ -110,6 +124,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
       l7rPort = (await l7r.listen(listen.port, listen.host)).port;
       const server = l7r;
       cleanup.push(() => server.close(input.drainMs ?? 10_000));
+      source.onReload((next) => server.setConnectionCaps({ maxConnections: next.settings.l7r.maxConnections, maxConnectionsPerAddress: next.settings.l7r.maxConnectionsPerAddress }));
       // Users pin this fingerprint (`qvd connect --fingerprint`): say it where an operator sees it.
       log.info({ address: listen.host, port: l7rPort, fingerprint: fingerprintOf(tls.cert) }, 'L7R listening');
     }

@@ -29,6 +29,8 @@ export interface MetaTable {
   serial: number;
   /** Key of the VMs' agent secrets (migration 003); never shown, never in a plan. */
   vma_key: string | null;
+  /** The settings the last apply wrote, JSON (migration 005); null before any did. */
+  settings: string | null;
 }
 
 export interface LockTable {

@@ -11,7 +11,7 @@ import { imageCodec, nodeCodec, userCodec, vmCodec, type RecordCodec } from './r
 import { readTableAsArrays } from './json-table-read.js';
 import { newVmaStoreKey } from '../spec/vma-secrets.js';
 import { batchRecordWrites } from './record-write-batch.js';
-import type { JournalEntry, LockHolder, RecordWrite, Store, StoreSnapshot } from './store.js';
+import type { JournalEntry, LockHolder, RecordWrite, SettingsRecord, Store, StoreSnapshot } from './store.js';
 
 /** kysely's default bookkeeping table, which the Migrator below uses. */
 const MIGRATION_TABLE = 'kysely_migration';
@@ -95,13 +95,14 @@ export class KyselyStore implements Store {
   /** Lists come sorted by key (code-unit order), the same on both dialects. */
   snapshot(): Promise<StoreSnapshot> {
     return this.#read(async (db) => {
-      const meta = await db.selectFrom('meta').select('serial').where('id', '=', 1).executeTakeFirstOrThrow();
+      const meta = await db.selectFrom('meta').select(['serial', 'settings']).where('id', '=', 1).executeTakeFirstOrThrow();
       const users = await this.#readAll(db, userCodec);
       const vms = await this.#readAll(db, vmCodec);
       const nodes = await this.#readAll(db, nodeCodec);
       const images = await this.#readAll(db, imageCodec);
       return {
         serial: meta.serial,
+        ...(meta.settings === null ? {} : { settings: JSON.parse(meta.settings) as SettingsRecord }),
         users: users.sort((a, b) => compare(a.key, b.key)),
         vms: vms.sort((a, b) => compare(a.name, b.name)),
         nodes: nodes.sort((a, b) => compare(a.name, b.name)),
@@ -144,6 +145,13 @@ export class KyselyStore implements Store {
       await upsertRows(db, imageCodec, batch.image.upserts.map(imageCodec.toRow));
       await upsertRows(db, userCodec, batch.user.upserts.map(userCodec.toRow));
       await upsertRows(db, vmCodec, batch.vm.upserts.map(vmCodec.toRow));
+      if (batch.settings !== undefined) {
+        await db
+          .updateTable('meta')
+          .set({ settings: batch.settings === null ? null : JSON.stringify(batch.settings) })
+          .where('id', '=', 1)
+          .execute();
+      }
       return bumpSerial(db);
     });
   }

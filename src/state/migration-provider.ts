@@ -3,6 +3,7 @@ import * as initial from './migrations/001-initial.js';
 import * as runtime from './migrations/002-runtime.js';
 import * as vmaKey from './migrations/003-vma-key.js';
 import * as userLoginIndex from './migrations/004-user-login-index.js';
+import * as settings from './migrations/005-settings.js';
 
 /**
  * Every migration, listed by hand: scanning a directory would break once the
@@ -15,6 +16,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '002-runtime': runtime,
   '003-vma-key': vmaKey,
   '004-user-login-index': userLoginIndex,
+  '005-settings': settings,
 };
 
 export const migrationProvider: MigrationProvider = {

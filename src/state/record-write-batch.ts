@@ -1,4 +1,4 @@
-import type { ImageRecord, NodeRecord, RecordWrite, UserRecord, VmRecord } from './store.js';
+import type { ImageRecord, NodeRecord, RecordWrite, SettingsRecord, UserRecord, VmRecord } from './store.js';
 
 /** The writes of one kind of record, reduced to one final operation per key. */
 export interface KindBatch<R> {
@@ -11,6 +11,8 @@ export interface RecordWriteBatch {
   readonly vm: KindBatch<VmRecord>;
   readonly node: KindBatch<NodeRecord>;
   readonly image: KindBatch<ImageRecord>;
+  /** The last settings write: a new record, null to remove it, undefined for none. */
+  readonly settings: SettingsRecord | null | undefined;
 }
 
 type Final<R> = Map<string, { readonly op: 'upsert'; readonly record: R } | { readonly op: 'delete' }>;
@@ -26,6 +28,7 @@ export function batchRecordWrites(writes: readonly RecordWrite[]): RecordWriteBa
   const vm: Final<VmRecord> = new Map();
   const node: Final<NodeRecord> = new Map();
   const image: Final<ImageRecord> = new Map();
+  let settings: SettingsRecord | null | undefined;
   for (const w of writes) {
     switch (w.kind) {
       case 'user':
@@ -44,9 +47,12 @@ export function batchRecordWrites(writes: readonly RecordWrite[]): RecordWriteBa
         if (w.op === 'upsert') image.set(w.record.key, { op: 'upsert', record: w.record });
         else image.set(w.key, { op: 'delete' });
         break;
+      case 'settings':
+        settings = w.op === 'upsert' ? w.record : null;
+        break;
     }
   }
-  return { user: split(user), vm: split(vm), node: split(node), image: split(image) };
+  return { user: split(user), vm: split(vm), node: split(node), image: split(image), settings };
 }
 
 function split<R>(final: Final<R>): KindBatch<R> {

@@ -42,9 +42,19 @@ export interface ImageRecord {
   readonly application: boolean;
 }
 
+/**
+ * The cluster settings as `serve` works from them, flat: `hkd.idle_stop` →
+ * 3600 (what `DesiredSettings` holds, without the database, which is where
+ * the store itself lives). Recorded so that a change of settings alone is a
+ * change plan shows and apply makes, and running serves reload.
+ */
+export type SettingsRecord = Readonly<Record<string, string | number | boolean>>;
+
 /** Everything plan needs from the store, read in one go. */
 export interface StoreSnapshot {
   readonly serial: number;
+  /** Absent until an apply wrote them. */
+  readonly settings?: SettingsRecord;
   readonly users: readonly UserRecord[];
   readonly vms: readonly VmRecord[];
   readonly nodes: readonly NodeRecord[];
@@ -60,7 +70,12 @@ export type RecordWrite =
   | { readonly kind: 'node'; readonly op: 'upsert'; readonly record: NodeRecord }
   | { readonly kind: 'node'; readonly op: 'delete'; readonly key: string }
   | { readonly kind: 'image'; readonly op: 'upsert'; readonly record: ImageRecord }
-  | { readonly kind: 'image'; readonly op: 'delete'; readonly key: string };
+  | { readonly kind: 'image'; readonly op: 'delete'; readonly key: string }
+  | { readonly kind: 'settings'; readonly op: 'upsert'; readonly record: SettingsRecord }
+  | { readonly kind: 'settings'; readonly op: 'delete'; readonly key: typeof SETTINGS_KEY };
+
+/** The one settings record's key, as plans name it. */
+export const SETTINGS_KEY = 'cluster';
 
 /** A step of an apply, written before it runs and updated after. */
 export interface JournalEntry {

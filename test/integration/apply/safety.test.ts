@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { openStore } from '../../../src/state/open-store.js';
 import { domains, onNode, volumes } from '../../support/node-inspect.js';
 import { collect, qvd, startQvd, waitForOutput } from '../../support/qvd-cli.js';
 import { testNetwork, writeSpec, type SpecOptions } from '../../support/spec-for-testenv.js';
@@ -102,16 +104,35 @@ describe('an upload killed mid-transfer', () => {
 describe('the state lock', () => {
   it('makes a second apply fail naming the holder, or wait with --lock-timeout', async () => {
     const file = await spec({ vms: [...three] });
+    const store = await openStore({ kind: 'sqlite', path: join(dirname(file), '.qvd', 'state.db') });
     const first = startQvd(['apply', '-f', file, '--auto-approve']);
     const firstDone = collect(first, 300_000);
-    await waitForOutput(first, /: create /);
-    const refused = await qvd(['apply', '-f', file, '--auto-approve', '--lock-timeout', '0s']);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(new RegExp(`apply.*pid ${first.pid}`));
-    const waiting = await qvd(['apply', '-f', file, '--auto-approve', '--lock-timeout', '5m']);
-    expect((await firstDone).code).toBe(0);
-    expect(waiting.code, waiting.stdout + waiting.stderr).toBe(0);
-    expect(waiting.stdout).toContain('No changes');
+    const pid = first.pid!;
+    try {
+      // Freeze the first apply while it holds the lock: the second then meets it however fast this machine is.
+      for (let tries = 0; (await store.readLock())?.pid !== pid; tries++) {
+        if (tries > 6000) throw new Error('the first apply never took the lock');
+        await sleep(10);
+      }
+      process.kill(pid, 'SIGSTOP');
+      const refused = await qvd(['apply', '-f', file, '--auto-approve', '--lock-timeout', '0s']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`apply.*pid ${pid}`));
+      let waited = false;
+      const waiting = qvd(['apply', '-f', file, '--auto-approve', '--lock-timeout', '5m']).finally(() => {
+        waited = true;
+      });
+      await sleep(3000);
+      expect(waited).toBe(false);
+      process.kill(pid, 'SIGCONT');
+      expect((await firstDone).code).toBe(0);
+      const second = await waiting;
+      expect(second.code, second.stdout + second.stderr).toBe(0);
+      expect(second.stdout).toContain('No changes');
+    } finally {
+      if (first.exitCode === null) process.kill(pid, 'SIGCONT');
+      await store.close();
+    }
   });
 });
 

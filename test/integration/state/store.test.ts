@@ -150,6 +150,20 @@ describe.each([sqliteBackend(), postgresBackend()])('store on $name', (backend) 
       });
     });
 
+    it('keeps the settings record: written, replaced, removed, each bumping the serial', async () => {
+      const settings = { 'hkd.idleStop': 3600, 'l7r.tls.generate': true, 'network.cidr': '10.3.15.0/24' };
+      expect(await store.writeRecords([{ kind: 'settings', op: 'upsert', record: settings }])).toBe(1);
+      expect((await store.snapshot()).settings).toEqual(settings);
+      // Reopened: it is in the database, not in the process.
+      await store.close();
+      store = await openStore(config);
+      expect((await store.snapshot()).settings).toEqual(settings);
+      expect(await store.writeRecords([{ kind: 'settings', op: 'upsert', record: { ...settings, 'hkd.idleStop': 60 } }, { kind: 'user', op: 'upsert', record: user(1) }])).toBe(2);
+      expect((await store.snapshot()).settings).toEqual({ ...settings, 'hkd.idleStop': 60 });
+      expect(await store.writeRecords([{ kind: 'settings', op: 'delete', key: 'cluster' }])).toBe(3);
+      expect(await store.snapshot()).toEqual({ serial: 3, users: [user(1)], vms: [], nodes: [], images: [] });
+    });
+
     it('applies writes to one key in order: the last one wins', async () => {
       await store.writeRecords([
         { kind: 'vm', op: 'upsert', record: vm(1) },

@@ -28,6 +28,7 @@ describe('ListrReporter', () => {
     const out = writes.join('');
     expect(out).toContain('node1: 6 change(s) made');
     expect(out).toMatch(/node2: create network qvd on node2 failed/);
-    expect(out).toMatch(/store: 0\/7 change\(s\) made/);
+    // Nodes, images, users and VMs (7), and the settings.
+    expect(out).toMatch(/store: 0\/8 change\(s\) made/);
   });
 });

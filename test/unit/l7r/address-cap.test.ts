@@ -52,9 +52,13 @@ describe('AddressCap', () => {
     expect(cap.admit('2001:db8:1:2::99', 5)).toEqual({ ok: false, key: '2001:db8:1:2::/64', open: 1 });
   });
 
-  it('with limit 0 admits everything and counts nothing', () => {
+  it('with limit 0 admits everything, still counting, so a limit set later holds at once', () => {
     const cap = new AddressCap(0);
     for (let port = 0; port < 100; port++) expect(cap.admit('192.0.2.1', port)).toEqual({ ok: true });
-    expect(cap.count('192.0.2.1')).toBe(0);
+    expect(cap.count('192.0.2.1')).toBe(100);
+    cap.limit = 100;
+    expect(cap.admit('192.0.2.1', 100)).toEqual({ ok: false, key: '192.0.2.1', open: 100 });
+    cap.release('192.0.2.1', 0);
+    expect(cap.admit('192.0.2.1', 100)).toEqual({ ok: true });
   });
 });

@@ -164,6 +164,22 @@ describe('L7R connection caps at accept', () => {
     expect(await pings(only)).toBe(200);
   });
 
+  it('takes new caps while running: open connections stay, new ones are counted against the new caps', async () => {
+    h = await startHarness({ limits: { maxConnectionsPerAddress: 0 } });
+    const held = await Promise.all([from('127.0.0.1'), from('127.0.0.1'), from('127.0.0.1')]);
+    h.l7r.setConnectionCaps({ maxConnections: 10_000, maxConnectionsPerAddress: 2 });
+    // Three are open already (counted even without a cap): a fourth is over the new cap of 2.
+    await expect(from('127.0.0.1')).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+    expect(await Promise.all(held.map(pings))).toEqual([200, 200, 200]);
+    held[0]!.socket.destroy();
+    held[1]!.socket.destroy();
+    await until(async () => (await from('127.0.0.1').catch(() => undefined)) !== undefined);
+    // Two open now (the third held one and the one just made): the server takes no more with a cap of 2.
+    h.l7r.setConnectionCaps({ maxConnections: 2, maxConnectionsPerAddress: 0 });
+    await expect(from('127.0.0.2')).rejects.toThrow(/disconnected before secure TLS connection|ECONNRESET/);
+    expect(await refusals('max_connections')).toBe(1);
+  });
+
   it('has no per-address cap with max_connections_per_address 0', async () => {
     h = await startHarness({ limits: { maxConnectionsPerAddress: 0 } });
     const clients = await Promise.all(Array.from({ length: 20 }, () => from('127.0.0.1')));

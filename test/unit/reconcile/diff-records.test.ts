@@ -55,3 +55,50 @@ describe('store records against the spec', () => {
     expect(diffRecords(dd, snapshotOf(other))).toHaveLength(1);
   });
 });
+
+describe('the settings record against the spec', () => {
+  const d = desiredFixture();
+  const want = desiredRecords(d);
+  const withSettings = (settings: Record<string, string | number | boolean> | undefined): StoreSnapshot => {
+    const { settings: _spec, ...lists } = want;
+    return { serial: 1, ...lists, ...(settings === undefined ? {} : { settings }) };
+  };
+  const settingsChanges = (snapshot: StoreSnapshot, desired = d) => diffRecords(desired, snapshot).filter((c) => c.write.kind === 'settings');
+
+  it('is every setting but the database, flat, durations in seconds', () => {
+    expect(want.settings).toMatchObject({ 'l7r.port': 8443, 'l7r.max_connections_per_address': 1000, 'l7r.tls.generate': true, 'hkd.idle_stop': 3600, 'network.cidr': '10.3.15.0/24', 'auth.token_ttl': 86400 });
+    expect(Object.keys(want.settings).filter((k) => k.startsWith('database'))).toEqual([]);
+    expect(Object.values(want.settings).every((v) => ['string', 'number', 'boolean'].includes(typeof v))).toBe(true);
+  });
+
+  it('is created on a store that has none, and then settled', () => {
+    expect(settingsChanges(withSettings(undefined))).toEqual([
+      expect.objectContaining({ action: 'create', write: { kind: 'settings', op: 'upsert', record: want.settings } }),
+    ]);
+    expect(settingsChanges(withSettings({ ...want.settings }))).toEqual([]);
+  });
+
+  it('shows a changed setting with its values before and after, and only that one', () => {
+    const later = { ...d, settings: { ...d.settings, hkd: { ...d.settings.hkd, idleStop: 600 } } };
+    const changes = settingsChanges(withSettings(want.settings), later);
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ action: 'update', attributes: [{ name: 'hkd.idle_stop', before: 3600, after: 600 }] });
+  });
+
+  it('shows a setting taken out of the spec (LDAP dropped) as a change, and a new one (LDAP added)', () => {
+    const ldap = { url: 'ldap://127.0.0.1:389', baseDn: 'dc=example', userFilter: '(uid=%u)', bindDnTemplate: 'uid=%u,dc=example' };
+    const withLdap = { ...d, settings: { ...d.settings, auth: { ...d.settings.auth, ldap } } };
+    const stored = desiredRecords(withLdap).settings;
+    const dropped = settingsChanges(withSettings(stored));
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]?.attributes).toEqual(expect.arrayContaining([{ name: 'auth.ldap.url', before: 'ldap://127.0.0.1:389' }]));
+    const added = settingsChanges(withSettings(want.settings), withLdap);
+    expect(added[0]?.attributes).toEqual(expect.arrayContaining([{ name: 'auth.ldap.url', before: undefined, after: 'ldap://127.0.0.1:389' }].map(({ name, after }) => expect.objectContaining({ name, after }))));
+  });
+
+  it('is deleted by destroy', () => {
+    expect(diffRecords(undefined, withSettings(want.settings)).filter((c) => c.write.kind === 'settings')).toEqual([
+      expect.objectContaining({ action: 'delete', write: { kind: 'settings', op: 'delete', key: 'cluster' } }),
+    ]);
+  });
+});

@@ -21,7 +21,8 @@ describe('makePlan', () => {
     const plan = makePlan({ desired: d, snapshot: emptySnapshot, observed: observeEmpty(d) });
     const node1 = plan.changes.filter((c) => c.node === 'node1').map((c) => c.kind);
     expect(node1).toEqual(['network', 'pool', 'image-file', 'volume', 'volume', 'domain']);
-    expect(plan.changes.filter((c) => c.kind === 'record').length).toBe(2 + 1 + 2 + 2);
+    // Nodes, images, users, VMs, and the settings.
+    expect(plan.changes.filter((c) => c.kind === 'record').length).toBe(2 + 1 + 2 + 2 + 1);
     // Records come after every node change.
     const firstRecord = plan.changes.findIndex((c) => c.kind === 'record');
     expect(plan.changes.slice(firstRecord).every((c) => c.kind === 'record')).toBe(true);
@@ -34,6 +35,16 @@ describe('makePlan', () => {
     const plan = makePlan({ desired: d, snapshot: snapshotOf(d), observed: converged(d) });
     expect(plan.changes).toEqual([]);
     expect(plan.summary).toEqual({ add: 0, change: 0, destroy: 0 });
+  });
+
+  it('plans a change of settings alone as one store change, for serves to pick up', () => {
+    const d = desiredFixture();
+    const later = { ...d, settings: { ...d.settings, hkd: { ...d.settings.hkd, idleStop: 600 }, l7r: { ...d.settings.l7r, maxConnectionsPerAddress: 50 } } };
+    const plan = makePlan({ desired: later, snapshot: snapshotOf(d), observed: converged(later) });
+    expect(kinds(plan.changes)).toEqual(['update record']);
+    expect(plan.changes[0]).toMatchObject({ write: { kind: 'settings', op: 'upsert' } });
+    expect(plan.changes[0]?.attributes.map((a) => a.name).sort()).toEqual(['hkd.idle_stop', 'l7r.max_connections_per_address']);
+    expect(plan.summary).toEqual({ add: 0, change: 1, destroy: 0 });
   });
 
   it('updates a stopped domain in place and a running one at its next boot', () => {
