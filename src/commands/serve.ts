@@ -15,7 +15,8 @@ export default class Serve extends QvdCommand<typeof Serve> {
   static override description =
     'The HKD starts, stops and watches the VMs of --node against the store; the L7R answers QVD clients. ' +
     'Logs are JSON lines (pino) on stdout; /metrics and /healthz are on the admin listener. ' +
-    'SIGTERM or SIGINT: stop accepting, let tunnels drain (bounded), stop the loop, close the store. VMs keep running.';
+    'SIGTERM or SIGINT: stop accepting, let tunnels drain (bounded), stop the loop, close the store. VMs keep running. ' +
+    'SIGHUP: read the L7R certificate and key files again.';
   static override examples = ['<%= config.bin %> serve -f /etc/qvd/qvd.yaml --node node-a', '<%= config.bin %> serve -f qvd.yaml --node node-a --no-l7r --admin-listen 127.0.0.1:9100'];
   static override enableJsonFlag = false;
   static override flags = {
@@ -43,10 +44,14 @@ export default class Serve extends QvdCommand<typeof Serve> {
       drainMs: f['drain-timeout'] * 1000,
     });
     logger.info({ l7rPort: serve.l7rPort, adminPort: serve.adminPort, store: serve.store }, 'serve ready');
+    // The usual daemon convention: renewed certificate files are picked up without a restart.
+    const onHangup = (): void => void serve.reloadTls();
+    process.on('SIGHUP', onHangup);
     const signal = await new Promise<string>((resolve) => {
       for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
     });
     logger.info({ signal }, 'shutting down');
+    process.off('SIGHUP', onHangup);
     await serve.stop();
     logger.flush();
     return { node: f.node, stoppedBy: signal };

@@ -51,6 +51,10 @@ export interface L7rServer {
   readonly activeSessions: number;
   /** New connection caps (a reloaded spec), for connections accepted from now on; open ones stay. */
   setConnectionCaps(caps: Pick<L7rLimits, 'maxConnections' | 'maxConnectionsPerAddress'>): void;
+  /** A new certificate and key for handshakes from now on (renewed files, a reloaded spec); open connections keep theirs. */
+  setTls(tls: { readonly cert: string | Buffer; readonly key: string | Buffer }): void;
+  /** Login providers for logins from now on (a reloaded spec). */
+  setAuthProviders(providers: readonly AuthProvider[]): void;
 }
 
 /**
@@ -97,7 +101,7 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     {
       cert: options.tls.cert,
       key: options.tls.key,
-      minVersion: 'TLSv1.2',
+      minVersion: MIN_TLS_VERSION,
       handshakeTimeout: limits.handshakeTimeoutMs,
     },
     (socket: TLSSocket) => {
@@ -151,6 +155,13 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     get activeSessions() {
       return tunnels.size;
     },
+    setTls(tls) {
+      // Throws on a key that does not match its certificate, before anything is replaced.
+      server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: MIN_TLS_VERSION });
+    },
+    setAuthProviders(providers) {
+      authenticator.setProviders(providers);
+    },
     setConnectionCaps(caps) {
       limits = { ...limits, ...caps };
       server.maxConnections = caps.maxConnections;
@@ -178,6 +189,8 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
     },
   };
 }
+
+const MIN_TLS_VERSION = 'TLSv1.2';
 
 /**
  * A warning per refused address at most once a minute (with how many were

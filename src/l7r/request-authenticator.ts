@@ -33,7 +33,16 @@ const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$BFV3faIEq8tx47U0gh4q3g$+QaMWl
  * address, login, reason; never the password or token).
  */
 export class RequestAuthenticator {
-  constructor(private readonly options: RequestAuthenticatorOptions) {}
+  #providers: readonly AuthProvider[];
+
+  constructor(private readonly options: RequestAuthenticatorOptions) {
+    this.#providers = options.providers;
+  }
+
+  /** Providers for logins from now on (a reloaded spec); a login under way finishes with the old ones. */
+  setProviders(providers: readonly AuthProvider[]): void {
+    this.#providers = providers;
+  }
 
   /** `signal` may be given as a function that makes it: it is then made only if something waits on it. */
   async authenticate(head: RequestHead, ip: string, signal: AbortSignal | (() => AbortSignal)): Promise<AuthOutcome> {
@@ -66,7 +75,7 @@ export class RequestAuthenticator {
     };
     let verdict: AuthVerdict = { kind: 'unknown' };
     let provider = 'none';
-    for (const candidate of this.options.providers) {
+    for (const candidate of this.#providers) {
       try {
         verdict = await candidate.authenticate(attempt);
       } catch (error) {

@@ -48,6 +48,8 @@ export interface RunningServe {
   readonly l7rPort: number | undefined;
   readonly adminPort: number | undefined;
   readonly store: string;
+  /** Read the L7R's certificate and key again (renewed files; SIGHUP): new handshakes use them, open connections keep theirs. */
+  reloadTls(): Promise<void>;
   /** Stop accepting, drain tunnels (bounded), stop the HKD, release everything. Idempotent. */
   stop(): Promise<void>;
 }
@@ -108,6 +110,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
 
     let l7r: L7rServer | undefined;
     let l7rPort: number | undefined;
+    let reloadTls = async (): Promise<void> => undefined;
     if (input.l7r) {
       const listen = input.listen ?? { host: desired.settings.l7r.address, port: desired.settings.l7r.port };
       const tls = await tlsFor(desired, input.file, me.address);
@@ -124,9 +127,24 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
       l7rPort = (await l7r.listen(listen.port, listen.host)).port;
       const server = l7r;
       cleanup.push(() => server.close(input.drainMs ?? 10_000));
-      source.onReload((next) => server.setConnectionCaps({ maxConnections: next.settings.l7r.maxConnections, maxConnectionsPerAddress: next.settings.l7r.maxConnectionsPerAddress }));
       // Users pin this fingerprint (`qvd connect --fingerprint`): say it where an operator sees it.
       log.info({ address: listen.host, port: l7rPort, fingerprint: fingerprintOf(tls.cert) }, 'L7R listening');
+      reloadTls = async () => {
+        try {
+          const fresh = await tlsFor(source.current, input.file, me.address);
+          server.setTls(fresh);
+          log.info({ fingerprint: fingerprintOf(fresh.cert) }, 'L7R certificate loaded');
+        } catch (error) {
+          log.error({ err: error }, 'the L7R keeps its certificate: the new one could not be loaded');
+        }
+      };
+      const reloadTlsNow = reloadTls;
+      source.onReload((next, previous) => {
+        server.setConnectionCaps({ maxConnections: next.settings.l7r.maxConnections, maxConnectionsPerAddress: next.settings.l7r.maxConnectionsPerAddress });
+        const { changed } = reloadedSettings(previous.settings, next.settings);
+        if (changed.some((name) => name.startsWith('auth.'))) server.setAuthProviders(authProviders(next, backend));
+        if (changed.some((name) => name.startsWith('l7r.tls.'))) void reloadTlsNow();
+      });
     }
 
     let hkd: Hkd | undefined;
@@ -166,6 +184,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
       l7rPort,
       adminPort: admin?.port,
       store: runtime.location,
+      reloadTls: () => reloadTls(),
       stop: () => {
         stopping ??= (async () => {
           backend.stopServing();

@@ -28,9 +28,9 @@ export function changedSettings(before: Readonly<Record<string, unknown>>, after
 }
 
 /**
- * Settings a running serve reads once, when it starts: where the L7R
- * listens, its certificate, the login providers. Everything else is read
- * where it is used (the HKD's timers, the token lifetime) or applied on
- * reload (the L7R's connection caps), so a reloaded spec changes it at once.
+ * Settings a running serve reads only when it starts: where the L7R
+ * listens. Everything else is read where it is used (the HKD's timers, the
+ * token lifetime) or applied when serve reloads the spec (the L7R's
+ * connection caps, certificate and login providers).
  */
-export const READ_AT_START = /^(l7r\.(address|port|tls\.)|auth\.(builtin|ldap\.))/;
+export const READ_AT_START = /^l7r\.(address|port)$/;

@@ -1,6 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CERT_FILE, ensureTlsMaterial, fingerprintOf, KEY_FILE } from '../../../src/l7r/tls-material.js';
 import { openRuntimeStore } from '../../../src/state/runtime-open.js';
 import type { RuntimeStore } from '../../../src/state/runtime-store.js';
 import { basic, connectToVm, QvdWireClient } from './qvd-wire-client.js';
@@ -23,14 +24,14 @@ describe('qvd serve on one node (SQLite)', () => {
   let serve: ServeProcess | undefined;
   let runtime: RuntimeStore | undefined;
 
-  const specText = (perAddress: number): string =>
+  const specText = (perAddress: number, tls = ''): string =>
     specYaml({
       nodes: [node],
       image: env.image,
       net: { name: 'qvdsa', bridge: 'qvdsa0', prefix: `10.214.${node.index}` },
       database: `{ sqlite: ${join(dir, 'state.db')} }`,
       hkd: '{ start_timeout: 120s, stop_timeout: 10s, idle_stop: 4s, heartbeat: 1s, node_lost: 5s, max_parallel_ops: 2 }',
-      l7r: `{ max_connections_per_address: ${perAddress} }`,
+      l7r: `{ max_connections_per_address: ${perAddress}${tls === '' ? '' : `, tls: ${tls}`} }`,
       vms: `  - { name: sa-desk, user: alice, image: tiny, node: ${node.name}, ip: 10.214.${node.index}.20 }`,
     });
 
@@ -129,6 +130,33 @@ describe('qvd serve on one node (SQLite)', () => {
       for (const c of clients) c.close();
     }
     expect(await qvd(['plan', '-f', spec, '--no-color'])).toContain('No changes.');
+  });
+
+  it('replaces the L7R certificate from a changed spec, and from renewed files on SIGHUP, without a restart', async () => {
+    const shown = async (): Promise<string> => {
+      const c = await openWhenFree();
+      const fingerprint = c.socket.getPeerCertificate().fingerprint256;
+      c.close();
+      return fingerprint;
+    };
+    const before = await shown();
+    const files = await ensureTlsMaterial(join(dir, 'tls-a'));
+    const [certFile, keyFile] = [join(dir, 'tls-a', CERT_FILE), join(dir, 'tls-a', KEY_FILE)];
+    await writeSpec(dir, specText(3, `{ cert: ${certFile}, key: ${keyFile} }`));
+    const plan = await qvd(['plan', '-f', spec, '--no-color']);
+    expect(plan).toContain('~ l7r.tls.generate: true -> false');
+    expect(plan).toContain(`+ l7r.tls.cert = "${certFile}"`);
+    await qvd(['apply', '-f', spec, '--auto-approve']);
+    await serve!.waitFor((l) => l['msg'] === 'L7R certificate loaded' && l['fingerprint'] === fingerprintOf(files.cert), 15_000);
+    expect(await shown()).toBe(fingerprintOf(files.cert));
+    expect(fingerprintOf(files.cert)).not.toBe(before);
+    // Renewed in place (same paths, as certbot does), then SIGHUP: no spec change, no restart.
+    const renewed = await ensureTlsMaterial(join(dir, 'tls-b'));
+    await copyFile(join(dir, 'tls-b', KEY_FILE), keyFile);
+    await copyFile(join(dir, 'tls-b', CERT_FILE), certFile);
+    process.kill(serve!.child.pid!, 'SIGHUP');
+    await serve!.waitFor((l) => l['msg'] === 'L7R certificate loaded' && l['fingerprint'] === fingerprintOf(renewed.cert), 15_000);
+    expect(await shown()).toBe(fingerprintOf(renewed.cert));
   });
 
   /** The server may still count a connection an earlier test closed (its close is not seen yet): retry briefly. */
