@@ -9,7 +9,7 @@ export interface StatusResult {
   readonly store: string;
   readonly serial: number;
   readonly lock: LockHolder | null;
-  readonly records: { readonly nodes: number; readonly images: number; readonly users: number; readonly vms: number };
+  readonly records: { readonly nodes: number; readonly images: number; readonly users: number; readonly vms: number; readonly settings: boolean };
   readonly lastApply: readonly JournalEntry[];
 }
 
@@ -21,7 +21,7 @@ export default class Status extends QvdCommand<typeof Status> {
     const store = await openStoreForSpec(this.flags.file);
     try {
       const [snap, lock, journal] = await Promise.all([store.snapshot(), store.readLock(), store.lastJournal()]);
-      const records = { nodes: snap.nodes.length, images: snap.images.length, users: snap.users.length, vms: snap.vms.length };
+      const records = { nodes: snap.nodes.length, images: snap.images.length, users: snap.users.length, vms: snap.vms.length, settings: snap.settings !== undefined };
       this.say(`store: ${store.location} (${store.dialect}), serial ${snap.serial}`);
       const gone = lock !== undefined && lock.host === hostname() && !isProcessAlive(lock.pid);
       this.say(
@@ -29,7 +29,7 @@ export default class Status extends QvdCommand<typeof Status> {
           ? 'lock: free'
           : `lock: held by ${lock.operation} (pid ${lock.pid} on ${lock.host}, since ${lock.since})${gone ? ': that process is gone (interrupted); the next apply takes the lock over' : ''}`,
       );
-      this.say(`records: ${records.nodes} node(s), ${records.images} image(s), ${records.users} user(s), ${records.vms} VM(s)`);
+      this.say(`records: ${records.nodes} node(s), ${records.images} image(s), ${records.users} user(s), ${records.vms} VM(s), settings ${records.settings ? 'recorded' : 'not recorded yet'}`);
       const failed = journal.filter((j) => j.status === 'failed');
       const open = lastStarted(journal);
       if (journal.length > 0) this.say(`last apply: ${journal.filter((j) => j.status === 'done').length} step(s) done, ${failed.length} failed${open.length > 0 ? `, ${open.length} interrupted` : ''}`);

@@ -77,6 +77,8 @@ describe('qvd apply against two real libvirt nodes', () => {
     const plan = await qvd(['plan', '-f', file, '--detailed-exitcode']);
     expect(plan.stdout).toContain('No changes');
     expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    const status = await qvd(['status', '-f', file, '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ records: { nodes: 2, vms: 3, settings: true } });
   });
 
   it('updates memory in place, at the next boot of the running VM', async () => {
@@ -123,6 +125,6 @@ describe('qvd apply against two real libvirt nodes', () => {
       expect(await networks(n)).not.toContain(net.name);
     }
     const status = await qvd(['status', '-f', file, '--json']);
-    expect(JSON.parse(status.stdout)).toMatchObject({ records: { nodes: 0, images: 0, users: 0, vms: 0 } });
+    expect(JSON.parse(status.stdout)).toMatchObject({ records: { nodes: 0, images: 0, users: 0, vms: 0, settings: false } });
   });
 });
