@@ -85,7 +85,8 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     source.onReload((next, previous) => {
       const { changed, needRestart } = reloadedSettings(previous.settings, next.settings);
       if (changed.length > 0) log.info({ changed }, 'settings reloaded');
-      if (needRestart.length > 0) log.warn({ settings: needRestart }, 'these settings take effect when qvd serve restarts');
+      // With --listen the spec's address and port are not used at all.
+      if (needRestart.length > 0 && input.listen === undefined && input.l7r) log.warn({ settings: needRestart }, 'these settings take effect when qvd serve restarts');
     });
     // An apply in another process bumps the store's serial: look for it every few seconds, not only when
     // the HKD or a connect asks (a node's HKD may sleep for a heartbeat period).
