@@ -39,8 +39,8 @@ export interface HkdOptions {
   readonly metrics?: HkdMetrics;
   readonly host?: string;
   readonly pid?: number;
-  /** Published in the heartbeat so other nodes' L7Rs can relay here. */
-  readonly l7rAddress?: string | null;
+  /** Published in the heartbeat so other nodes' L7Rs can relay here (asked at each heartbeat: the L7R may move). */
+  readonly l7rAddress?: () => string | null;
   readonly isProcessAlive?: (pid: number) => boolean;
   readonly now?: () => number;
   /** Pass period when nothing is in transition (notifications cut it short). */
@@ -495,7 +495,7 @@ export class Hkd {
       reason: this.#state === 'running' ? 'serving' : this.#state,
       pid: this.#pid,
       host: this.#host,
-      l7rAddress: this.#o.l7rAddress ?? null,
+      l7rAddress: this.#o.l7rAddress?.() ?? null,
       ...this.#usage,
     });
   }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
@@ -55,6 +54,12 @@ export interface L7rServer {
   setTls(tls: { readonly cert: string | Buffer; readonly key: string | Buffer }): void;
   /** Login providers for logins from now on (a reloaded spec). */
   setAuthProviders(providers: readonly AuthProvider[]): void;
+  /**
+   * Accept on another address and port from now on (a reloaded spec): open
+   * connections and tunnels stay. If the new one cannot be bound, the L7R
+   * goes back to the old one and the error is thrown.
+   */
+  relisten(port: number, host?: string): Promise<{ port: number }>;
 }
 
 /**
@@ -168,11 +173,22 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
       perAddress.limit = caps.maxConnectionsPerAddress;
     },
     async listen(port, host) {
-      server.listen(port, host);
-      await once(server, 'listening');
-      const address = server.address() as AddressInfo;
+      const address = await bind(server, port, host);
       logger.info({ host: address.address, port: address.port }, 'L7R listening');
       return { port: address.port };
+    },
+    async relisten(port, host) {
+      const old = server.address() as AddressInfo;
+      // close() only stops accepting: connections already made stay, and listen() may be called again.
+      server.close();
+      try {
+        const address = await bind(server, port, host);
+        logger.info({ host: address.address, port: address.port, was: `${old.address}:${old.port}` }, 'L7R listening');
+        return { port: address.port };
+      } catch (error) {
+        await bind(server, old.port, old.address);
+        throw error;
+      }
     },
     async close(drainMs = 10_000) {
       draining = true;
@@ -210,6 +226,22 @@ function refusalLog(logger: Logger): (limit: 'max_connections' | 'per_address', 
     recent.set(id, { at: now, since: 0 });
     logger.warn({ ...fields, limit, refusedSinceLastWarning: seen?.since ?? 0 }, 'connection refused at accept');
   };
+}
+
+function bind(server: Server, port: number, host: string | undefined): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => {
+      server.off('listening', onListening);
+      reject(error);
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,7 +1,6 @@
 import type { Action, AttributeChange, Change } from './change.js';
 import { changeAddress } from './change.js';
 import type { Plan } from './plan.js';
-import { READ_AT_START } from '../spec/settings-record.js';
 
 export interface TextStyle {
   readonly color: boolean;
@@ -40,10 +39,8 @@ export function renderPlanText(plan: Plan, style: TextStyle): string {
   lines.push(`${bold('Plan:')} ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy.`);
   const restarts = plan.changes.filter((c) => c.action === 'update-restart').length;
   if (restarts > 0) lines.push(paint(33, `${restarts} running VM(s) keep their old definition until their next boot (~!).`));
-  const settings = plan.changes.find((c) => c.kind === 'record' && c.write.kind === 'settings' && c.action === 'update');
-  if (settings !== undefined) {
-    const later = settings.attributes.map((a) => a.name).filter((name) => READ_AT_START.test(name));
-    lines.push(`Running \`qvd serve\`s reload the settings within seconds of the apply${later.length > 0 ? `, except ${later.join(', ')}: read when serve starts` : ''}.`);
+  if (plan.changes.some((c) => c.kind === 'record' && c.write.kind === 'settings' && c.action === 'update')) {
+    lines.push('Running `qvd serve`s take the new settings within seconds of the apply.');
   }
   return lines.join('\n') + '\n';
 }

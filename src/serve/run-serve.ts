@@ -15,7 +15,7 @@ import { openRuntimeStore } from '../state/runtime-open.js';
 import { openSpec } from '../usecases/open-spec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { DesiredSource } from './desired-source.js';
-import { reloadedSettings } from './reloaded-settings.js';
+import { applyToL7r, reloadedSettings, type L7rReload } from './reloaded-settings.js';
 import { deriveRelayKey } from './relay-key.js';
 import { ServeBackend } from './serve-backend.js';
 import { createServeMetrics } from './serve-metrics.js';
@@ -83,10 +83,8 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     cleanup.push(() => notifier.close());
     const source = new DesiredSource(desired, initialSerial, async () => (await openSpec(input.file, { withStore: true, env }).then(async (o) => (await o.store.close(), o))).desired, runtime, log);
     source.onReload((next, previous) => {
-      const { changed, needRestart } = reloadedSettings(previous.settings, next.settings);
+      const changed = reloadedSettings(previous.settings, next.settings);
       if (changed.length > 0) log.info({ changed }, 'settings reloaded');
-      // With --listen the spec's address and port are not used at all.
-      if (needRestart.length > 0 && input.listen === undefined && input.l7r) log.warn({ settings: needRestart }, 'these settings take effect when qvd serve restarts');
     });
     // An apply in another process bumps the store's serial: look for it every few seconds, not only when
     // the HKD or a connect asks (a node's HKD may sleep for a heartbeat period).
@@ -139,13 +137,17 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
           log.error({ err: error }, 'the L7R keeps its certificate: the new one could not be loaded');
         }
       };
-      const reloadTlsNow = reloadTls;
-      source.onReload((next, previous) => {
-        server.setConnectionCaps({ maxConnections: next.settings.l7r.maxConnections, maxConnectionsPerAddress: next.settings.l7r.maxConnectionsPerAddress });
-        const { changed } = reloadedSettings(previous.settings, next.settings);
-        if (changed.some((name) => name.startsWith('auth.'))) server.setAuthProviders(authProviders(next, backend));
-        if (changed.some((name) => name.startsWith('l7r.tls.'))) void reloadTlsNow();
-      });
+      const reload: L7rReload = {
+        server,
+        log,
+        providers: (next) => authProviders(next, backend),
+        reloadTls,
+        listenFixed: input.listen !== undefined,
+        moved: (port) => {
+          l7rPort = port;
+        },
+      };
+      source.onReload((next, previous) => void applyToL7r(next, previous, reload));
     }
 
     let hkd: Hkd | undefined;
@@ -163,7 +165,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
         vma,
         metrics: metrics.hkd,
         // Where the other nodes' L7Rs relay to for VMs of this node (bracketed when IPv6, as parseL7rAddress reads it).
-        l7rAddress: l7rPort === undefined ? null : `${me.address.includes(':') ? `[${me.address}]` : me.address}:${l7rPort}`,
+        l7rAddress: () => (l7rPort === undefined ? null : `${me.address.includes(':') ? `[${me.address}]` : me.address}:${l7rPort}`),
       });
       await hkd.start();
       const loop = hkd;
@@ -182,7 +184,9 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     let stopping: Promise<void> | undefined;
     return {
       node: input.node,
-      l7rPort,
+      get l7rPort() {
+        return l7rPort;
+      },
       adminPort: admin?.port,
       store: runtime.location,
       reloadTls: () => reloadTls(),

@@ -26,11 +26,3 @@ export function changedSettings(before: Readonly<Record<string, unknown>>, after
   const names = new Set([...Object.keys(before), ...Object.keys(after)]);
   return [...names].filter((name) => before[name] !== after[name]).sort();
 }
-
-/**
- * Settings a running serve reads only when it starts: where the L7R
- * listens. Everything else is read where it is used (the HKD's timers, the
- * token lifetime) or applied when serve reloads the spec (the L7R's
- * connection caps, certificate and login providers).
- */
-export const READ_AT_START = /^l7r\.(address|port)$/;

@@ -98,12 +98,13 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startServeIn(node: TestNode, spec: string, dir: string, env: NodeJS.ProcessEnv, extra: readonly string[] = []): Promise<ServeProcess> {
-  const port = await freePort();
+/** `specPort`: the spec's settings.l7r names the node's address and this port, so serve runs without --listen. */
+export async function startServeIn(node: TestNode, spec: string, dir: string, env: NodeJS.ProcessEnv, extra: readonly string[] = [], specPort?: number): Promise<ServeProcess> {
+  const port = specPort ?? (await freePort());
   const adminPort = await freePort();
   const log = join(dir, `serve-${node.name}-${Date.now()}.log`);
   const out = createWriteStream(log);
-  const child = spawn('ip', ['netns', 'exec', node.netns, process.execPath, QVD_BIN, 'serve', '-f', spec, '--node', node.name, '--listen', `${node.address}:${port}`, '--admin-listen', `${node.address}:${adminPort}`, '--drain-timeout', '2', ...extra], {
+  const child = spawn('ip', ['netns', 'exec', node.netns, process.execPath, QVD_BIN, 'serve', '-f', spec, '--node', node.name, ...(specPort === undefined ? ['--listen', `${node.address}:${port}`] : []), '--admin-listen', `${node.address}:${adminPort}`, '--drain-timeout', '2', ...extra], {
     env: { ...env, QVD_LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

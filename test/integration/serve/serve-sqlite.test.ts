@@ -5,7 +5,7 @@ import { CERT_FILE, ensureTlsMaterial, fingerprintOf, KEY_FILE } from '../../../
 import { openRuntimeStore } from '../../../src/state/runtime-open.js';
 import type { RuntimeStore } from '../../../src/state/runtime-store.js';
 import { basic, connectToVm, QvdWireClient } from './qvd-wire-client.js';
-import { build, domState, qvd, specYaml, startServeIn, until, writeSpec, type ServeProcess } from './serve-harness.js';
+import { build, domState, freePort, qvd, specYaml, startServeIn, until, writeSpec, type ServeProcess } from './serve-harness.js';
 
 /**
  * One real test node, SQLite: apply creates the VM's objects; `qvd serve`
@@ -24,23 +24,27 @@ describe('qvd serve on one node (SQLite)', () => {
   let serve: ServeProcess | undefined;
   let runtime: RuntimeStore | undefined;
 
-  const specText = (perAddress: number, tls = ''): string =>
+  // Where the L7R listens comes from the spec (serve runs without --listen), so that moving it can be tested.
+  let l7rPort = 0;
+  let l7rTls = '';
+  const specText = (perAddress: number, tls = l7rTls): string =>
     specYaml({
       nodes: [node],
       image: env.image,
       net: { name: 'qvdsa', bridge: 'qvdsa0', prefix: `10.214.${node.index}` },
       database: `{ sqlite: ${join(dir, 'state.db')} }`,
       hkd: '{ start_timeout: 120s, stop_timeout: 10s, idle_stop: 4s, heartbeat: 1s, node_lost: 5s, max_parallel_ops: 2 }',
-      l7r: `{ max_connections_per_address: ${perAddress}${tls === '' ? '' : `, tls: ${tls}`} }`,
+      l7r: `{ address: ${node.address}, port: ${l7rPort}, max_connections_per_address: ${perAddress}${tls === '' ? '' : `, tls: ${tls}`} }`,
       vms: `  - { name: sa-desk, user: alice, image: tiny, node: ${node.name}, ip: 10.214.${node.index}.20 }`,
     });
 
   beforeAll(async () => {
     await build();
     dir = await mkdtemp('/var/tmp/qvd-serve-it-');
+    l7rPort = await freePort();
     spec = await writeSpec(dir, specText(PER_ADDRESS));
     await qvd(['apply', '-f', spec, '--auto-approve']);
-    serve = await startServeIn(node, spec, dir, process.env);
+    serve = await startServeIn(node, spec, dir, process.env, [], l7rPort);
     runtime = await openRuntimeStore({ kind: 'sqlite', path: join(dir, 'state.db') }, { actor: 'test' });
   });
 
@@ -142,7 +146,8 @@ describe('qvd serve on one node (SQLite)', () => {
     const before = await shown();
     const files = await ensureTlsMaterial(join(dir, 'tls-a'));
     const [certFile, keyFile] = [join(dir, 'tls-a', CERT_FILE), join(dir, 'tls-a', KEY_FILE)];
-    await writeSpec(dir, specText(3, `{ cert: ${certFile}, key: ${keyFile} }`));
+    l7rTls = `{ cert: ${certFile}, key: ${keyFile} }`;
+    await writeSpec(dir, specText(3));
     const plan = await qvd(['plan', '-f', spec, '--no-color']);
     expect(plan).toContain('~ l7r.tls.generate: true -> false');
     expect(plan).toContain(`+ l7r.tls.cert = "${certFile}"`);
@@ -157,6 +162,23 @@ describe('qvd serve on one node (SQLite)', () => {
     process.kill(serve!.child.pid!, 'SIGHUP');
     await serve!.waitFor((l) => l['msg'] === 'L7R certificate loaded' && l['fingerprint'] === fingerprintOf(renewed.cert), 15_000);
     expect(await shown()).toBe(fingerprintOf(renewed.cert));
+  });
+
+  it('moves the L7R to the port a changed spec names: open connections carry on, the heartbeat publishes the new address', async () => {
+    const open = await openWhenFree();
+    const oldPort = l7rPort;
+    l7rPort = await freePort();
+    await writeSpec(dir, specText(3));
+    expect(await qvd(['plan', '-f', spec, '--no-color'])).toContain(`~ l7r.port: ${oldPort} -> ${l7rPort}`);
+    await qvd(['apply', '-f', spec, '--auto-approve']);
+    await serve!.waitFor((l) => l['msg'] === 'L7R listening' && l['port'] === l7rPort, 15_000);
+    const moved = await QvdWireClient.open(node.address, l7rPort);
+    expect((await moved.request('/qvd/ping', {})).status).toBe(200);
+    moved.close();
+    await expect(QvdWireClient.open(node.address, oldPort)).rejects.toThrow(/ECONNREFUSED/);
+    expect((await open.request('/qvd/ping', {})).status).toBe(200);
+    open.close();
+    await until('the new address published', async () => (await runtime!.nodes()).find((n) => n.record.name === node.name)?.runtime?.l7rAddress === `${node.address}:${l7rPort}`, 10_000);
   });
 
   /** The server may still count a connection an earlier test closed (its close is not seen yet): retry briefly. */

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +46,29 @@ describe('L7R: certificate and login providers replaced while it runs', () => {
     expect(() => h!.l7r.setTls({ cert: first.cert, key: second.key })).toThrow();
     expect(await presented(h.port)).toBe(fingerprintOf(second.cert));
     open.close();
+  });
+
+  it('moves to another port: new connections there, none on the old one, open ones carry on; a port in use leaves it where it was', async () => {
+    h = await startHarness();
+    const oldPort = h.port;
+    const open = await RawTlsClient.connect(oldPort);
+    const { port: newPort } = await h.l7r.relisten(0, '127.0.0.1');
+    expect(newPort).not.toBe(oldPort);
+    expect(await presented(newPort)).toBe(fingerprintOf((await testTls()).cert));
+    await expect(RawTlsClient.connect(oldPort)).rejects.toThrow(/ECONNREFUSED/);
+    open.send(request('/qvd/ping'));
+    expect((await open.readResponse()).status).toBe(200);
+    open.close();
+    // A port another socket holds: the error comes back and the L7R still accepts where it was.
+    const squatter = createServer();
+    squatter.listen(0, '127.0.0.1');
+    await once(squatter, 'listening');
+    await expect(h.l7r.relisten((squatter.address() as { port: number }).port, '127.0.0.1')).rejects.toThrow(/EADDRINUSE/);
+    squatter.close();
+    const again = await RawTlsClient.connect(newPort);
+    again.send(request('/qvd/ping'));
+    expect((await again.readResponse()).status).toBe(200);
+    again.close();
   });
 
   it('logs in through the providers given later, not the ones it started with', async () => {

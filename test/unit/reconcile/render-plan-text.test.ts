@@ -21,15 +21,15 @@ describe('plan text for settings', () => {
     const out = text(later, d);
     expect(out).toContain('  ~ settings  (differs from the spec)\n        ~ hkd.idle_stop: 3600 -> 600\n');
     expect(out).toContain('Plan: 0 to add, 1 to change, 0 to destroy.');
-    expect(out).toContain('Running `qvd serve`s reload the settings within seconds of the apply.\n');
+    expect(out).toContain('Running `qvd serve`s take the new settings within seconds of the apply.\n');
   });
 
-  it('says which changed settings wait for serve to restart', () => {
+  it('shows several changed settings, each with its own line', () => {
     const later = { ...d, settings: { ...d.settings, l7r: { ...d.settings.l7r, port: 9443, maxConnections: 500 } } };
     const out = text(later, d);
     expect(out).toContain('~ l7r.port: 8443 -> 9443');
     expect(out).toContain('~ l7r.max_connections: 10000 -> 500');
-    expect(out).toContain('reload the settings within seconds of the apply, except l7r.port: read when serve starts.');
+    expect(out).toContain('Plan: 0 to add, 1 to change, 0 to destroy.');
   });
 
   it('shows nothing for settings that match', () => {
