@@ -94,8 +94,12 @@ export async function relayToVm(context: L7rContext, connection: ClientConnectio
 function startRelayTunnel(context: L7rContext, connection: ClientConnection, vm: Upstream, log: Logger): void {
   const tunnel = startTunnel(connection.socket, vm, connection.detach(), context.limits.tunnelLingerMs);
   context.tunnels.add(tunnel);
+  const untrack = context.metrics?.trackRelay(tunnel);
+  context.metrics?.relaysActive.inc();
   log.info('relay connected');
   void tunnel.done.then((end) => {
+    untrack?.();
+    context.metrics?.relaysActive.dec();
     context.tunnels.delete(tunnel);
     log.info({ reason: end.reason, bytesIn: end.bytesIn, bytesOut: end.bytesOut, err: end.error }, 'relay ended');
   });

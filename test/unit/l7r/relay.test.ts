@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBuiltinAuthProvider } from '../../../src/l7r/builtin-auth-provider.js';
 import { PrepareError } from '../../../src/l7r/l7r-backend.js';
 import type { L7rLimits } from '../../../src/l7r/l7r-limits.js';
+import { createL7rMetrics, type L7rMetrics } from '../../../src/l7r/l7r-metrics.js';
 import { createL7rServer, type L7rServer } from '../../../src/l7r/l7r-server.js';
 import { relayTarget } from '../../../src/l7r/relay-client.js';
 import { channelBinding, signRelay } from '../../../src/l7r/relay-token.js';
@@ -23,6 +25,7 @@ interface Node {
   readonly port: number;
   readonly logs: LogLine[];
   readonly server: L7rServer;
+  readonly metrics: L7rMetrics;
 }
 
 /** One node's L7R on a fake backend; its "VM" is a local echo server. */
@@ -35,13 +38,14 @@ async function node(name: string, relayKey: Buffer | undefined, limits: Partial<
   backend.addVm({ id: 2, owner: 'a@default', name: 'desk-a2' });
   const logs: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  const server = createL7rServer({ backend, tls: { cert: tls.cert, key: tls.key }, auth: [createBuiltinAuthProvider(backend)], logger, limits, ...(relayKey === undefined ? {} : { relayKey }) });
+  const metrics = createL7rMetrics(new Registry());
+  const server = createL7rServer({ backend, tls: { cert: tls.cert, key: tls.key }, auth: [createBuiltinAuthProvider(backend)], logger, limits, metrics, ...(relayKey === undefined ? {} : { relayKey }) });
   const { port } = await server.listen(0, '127.0.0.1');
   cleanups.push(async () => {
     await server.close(0);
     await echo.close();
   });
-  return { backend, port, logs, server };
+  return { backend, port, logs, server, metrics };
 }
 
 /** Node X takes the user's connection; the VM runs on node Y. */
@@ -95,10 +99,20 @@ describe('L7R relay to the VM\'s node', () => {
     expect(y.backend.events).toEqual([]);
     expect(y.logs.some((l) => l.msg === 'relay connected' && l['relayFrom'] === 'node-x')).toBe(true);
 
+    // The VM's node counts the relayed tunnel as a relay, not as a session of its own.
+    expect((await y.metrics.relaysActive.get()).values[0]?.value).toBe(1);
+    expect((await y.metrics.sessionsActive.get()).values[0]?.value ?? 0).toBe(0);
+    expect((await x.metrics.relaysActive.get()).values[0]?.value ?? 0).toBe(0);
+
     client.close();
     await until(() => x.backend.events.includes(`ended:${session}`));
     await until(() => y.logs.some((l) => l.msg === 'relay ended'));
     await until(() => x.server.activeSessions === 0 && y.server.activeSessions === 0);
+    expect((await y.metrics.relaysActive.get()).values[0]?.value).toBe(0);
+    const relayed = (await y.metrics.relayBytes.get()).values;
+    const moved = 22 + big.length;
+    expect(relayed.find((v) => v.labels.direction === 'in')?.value).toBe(moved);
+    expect(relayed.find((v) => v.labels.direction === 'out')?.value).toBe(moved);
   });
 
   it('does not count relays against the relaying node\'s address once their token checks out', async () => {
