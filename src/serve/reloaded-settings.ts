@@ -1,11 +1,21 @@
 import type { Logger } from 'pino';
 import type { AuthProvider, L7rServer } from '../l7r/index.js';
 import type { DesiredState } from '../spec/desired-state.js';
+import type { StoreSnapshot } from '../state/store.js';
 import { changedSettings, flattenSettings } from '../spec/settings-record.js';
 
 /** The settings that differ between two desired states, by path (`hkd.idle_stop`). */
 export function reloadedSettings(previous: DesiredState['settings'], next: DesiredState['settings']): readonly string[] {
   return changedSettings(flattenSettings(previous), flattenSettings(next));
+}
+
+/**
+ * Settings in which this node's spec file differs from what the last apply
+ * recorded in the store: in a cluster every node's serve reads its own copy
+ * of the spec, and a copy left behind keeps the node on old settings.
+ */
+export function differsFromRecorded(desired: DesiredState, recorded: StoreSnapshot['settings']): readonly string[] {
+  return recorded === undefined ? [] : changedSettings(recorded, flattenSettings(desired.settings));
 }
 
 export interface L7rReload {

@@ -12,10 +12,10 @@ import type { DesiredState } from '../spec/desired-state.js';
 import { openNotifier } from '../state/notifier-open.js';
 import type { StoreConfig } from '../state/open-store.js';
 import { openRuntimeStore } from '../state/runtime-open.js';
-import { openSpec } from '../usecases/open-spec.js';
+import { openSpec, type OpenedSpecWithStore } from '../usecases/open-spec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { DesiredSource } from './desired-source.js';
-import { applyToL7r, reloadedSettings, type L7rReload } from './reloaded-settings.js';
+import { applyToL7r, differsFromRecorded, reloadedSettings, type L7rReload } from './reloaded-settings.js';
 import { deriveRelayKey } from './relay-key.js';
 import { ServeBackend } from './serve-backend.js';
 import { createServeMetrics } from './serve-metrics.js';
@@ -81,7 +81,18 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
     await runtime.syncVms();
     const notifier = openNotifier(config, (e) => log.warn({ err: e }, 'notification connection trouble (polling continues)'));
     cleanup.push(() => notifier.close());
-    const source = new DesiredSource(desired, initialSerial, async () => (await openSpec(input.file, { withStore: true, env }).then(async (o) => (await o.store.close(), o))).desired, runtime, log);
+    const warnIfStale = (o: OpenedSpecWithStore): void => {
+      const settings = differsFromRecorded(o.desired, o.snapshot.settings);
+      if (settings.length > 0) log.warn({ settings, file: input.file }, 'this spec file differs from the settings the last apply recorded: update this node\'s copy');
+    };
+    warnIfStale(opened);
+    const reopen = async (): Promise<DesiredState> => {
+      const o = await openSpec(input.file, { withStore: true, env });
+      await o.store.close();
+      warnIfStale(o);
+      return o.desired;
+    };
+    const source = new DesiredSource(desired, initialSerial, reopen, runtime, log);
     source.onReload((next, previous) => {
       const changed = reloadedSettings(previous.settings, next.settings);
       if (changed.length > 0) log.info({ changed }, 'settings reloaded');

@@ -181,6 +181,17 @@ describe('qvd serve on one node (SQLite)', () => {
     await until('the new address published', async () => (await runtime!.nodes()).find((n) => n.record.name === node.name)?.runtime?.l7rAddress === `${node.address}:${l7rPort}`, 10_000);
   });
 
+  it('warns when an apply from another copy of the spec recorded settings this node\'s file does not have', async () => {
+    // The admin's copy (same store, same everything, one setting different), applied from elsewhere.
+    const theirs = await writeSpec(join(dir, 'admin'), specText(5));
+    await qvd(['apply', '-f', theirs, '--auto-approve']);
+    const stale = await serve!.waitFor((l) => l['msg'] === "this spec file differs from the settings the last apply recorded: update this node's copy", 15_000);
+    expect(stale['settings']).toEqual(['l7r.max_connections_per_address']);
+    expect(stale['file']).toBe(spec);
+    // Applying this node's own file again makes them agree.
+    await qvd(['apply', '-f', spec, '--auto-approve']);
+  });
+
   /** The server may still count a connection an earlier test closed (its close is not seen yet): retry briefly. */
   async function openWhenFree(): Promise<QvdWireClient> {
     return until('a connection slot', () => QvdWireClient.open(node.address, serve!.port).catch(() => undefined), 5000, 50);

@@ -1,7 +1,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DesiredSource } from '../../../src/serve/desired-source.js';
-import { reloadedSettings } from '../../../src/serve/reloaded-settings.js';
+import { differsFromRecorded, reloadedSettings } from '../../../src/serve/reloaded-settings.js';
+import { desiredRecords } from '../../../src/reconcile/diff-records.js';
 import type { DesiredState } from '../../../src/spec/desired-state.js';
 import type { RuntimeStore } from '../../../src/state/runtime-store.js';
 import { desiredFixture } from '../../support/desired-fixture.js';
@@ -45,6 +46,18 @@ describe('DesiredSource', () => {
     serial = 2;
     expect((await source.get()).settings.hkd.idleStop).toBe(5);
     expect(heard).toEqual([5]);
+  });
+});
+
+describe('differsFromRecorded', () => {
+  it('names the settings in which this spec differs from the recorded ones, and none before any were recorded', () => {
+    const d = desiredFixture();
+    const recorded = desiredRecords(d).settings;
+    expect(differsFromRecorded(d, recorded)).toEqual([]);
+    expect(differsFromRecorded(d, undefined)).toEqual([]);
+    expect(differsFromRecorded(withIdleStop(d, 60), recorded)).toEqual(['hkd.idle_stop']);
+    const { 'auth.token_ttl': _gone, ...fewer } = recorded;
+    expect(differsFromRecorded(d, fewer)).toEqual(['auth.token_ttl']);
   });
 });
 
