@@ -71,7 +71,7 @@ export interface L7rServer {
  * all of that exact and the hand-over to the tunnel trivial.
  */
 export function createL7rServer(options: L7rServerOptions): L7rServer {
-  let limits: L7rLimits = { ...DEFAULT_L7R_LIMITS, ...options.limits };
+  const limits: L7rLimits = { ...DEFAULT_L7R_LIMITS, ...options.limits };
   const logger = options.logger ?? pino({ name: 'l7r' });
   const throttle = options.throttle instanceof LoginThrottle ? options.throttle : new LoginThrottle(options.throttle);
   const connections = new Set<ClientConnection>();
@@ -131,7 +131,7 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
   const refused = refusalLog(logger);
   server.on('drop', (dropped?: { remoteAddress?: string }) => {
     options.metrics?.connectionsRefused.inc({ reason: 'max_connections' });
-    refused('max_connections', 'all', { ip: dropped?.remoteAddress, max: limits.maxConnections });
+    refused('max_connections', 'all', { ip: dropped?.remoteAddress, max: server.maxConnections });
   });
   // Every TCP socket, handshaking ones included, so close() can cut what the drain left.
   const sockets = new Set<Socket>();
@@ -142,7 +142,7 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
       // Before the handshake: a flood from one address costs one accept and one close each, no TLS.
       socket.destroy();
       options.metrics?.connectionsRefused.inc({ reason: 'per_address' });
-      refused('per_address', admitted.key, { ip: remoteAddress, address: admitted.key, open: admitted.open, max: limits.maxConnectionsPerAddress });
+      refused('per_address', admitted.key, { ip: remoteAddress, address: admitted.key, open: admitted.open, max: perAddress.limit });
       return;
     }
     sockets.add(socket);
@@ -168,7 +168,7 @@ export function createL7rServer(options: L7rServerOptions): L7rServer {
       authenticator.setProviders(providers);
     },
     setConnectionCaps(caps) {
-      limits = { ...limits, ...caps };
+      // The caps live where they are enforced: the server's own count and the address cap.
       server.maxConnections = caps.maxConnections;
       perAddress.limit = caps.maxConnectionsPerAddress;
     },

@@ -32,12 +32,11 @@ export interface L7rReload {
 }
 
 /**
- * What a reloaded spec changes in a running L7R, applied at once: the
+ * What a reloaded spec (`changed`: see reloadedSettings) changes in a running L7R, applied at once: the
  * connection caps, the login providers, the certificate, and where it
  * listens (open connections and tunnels stay where they are).
  */
-export async function applyToL7r(next: DesiredState, previous: DesiredState, o: L7rReload): Promise<void> {
-  const changed = reloadedSettings(previous.settings, next.settings);
+export async function applyToL7r(next: DesiredState, changed: readonly string[], o: L7rReload): Promise<void> {
   const { l7r } = next.settings;
   o.server.setConnectionCaps({ maxConnections: l7r.maxConnections, maxConnectionsPerAddress: l7r.maxConnectionsPerAddress });
   if (changed.some((name) => name.startsWith('auth.'))) o.server.setAuthProviders(o.providers(next));

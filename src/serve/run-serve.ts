@@ -93,9 +93,11 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
       return o.desired;
     };
     const source = new DesiredSource(desired, initialSerial, reopen, runtime, log);
+    let l7rReload: L7rReload | undefined;
     source.onReload((next, previous) => {
       const changed = reloadedSettings(previous.settings, next.settings);
       if (changed.length > 0) log.info({ changed }, 'settings reloaded');
+      if (l7rReload !== undefined) void applyToL7r(next, changed, l7rReload);
     });
     // An apply in another process bumps the store's serial: look for it every few seconds, not only when
     // the HKD or a connect asks (a node's HKD may sleep for a heartbeat period).
@@ -148,7 +150,7 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
           log.error({ err: error }, 'the L7R keeps its certificate: the new one could not be loaded');
         }
       };
-      const reload: L7rReload = {
+      l7rReload = {
         server,
         log,
         providers: (next) => authProviders(next, backend),
@@ -158,7 +160,6 @@ export async function startServe(input: ServeInput): Promise<RunningServe> {
           l7rPort = port;
         },
       };
-      source.onReload((next, previous) => void applyToL7r(next, previous, reload));
     }
 
     let hkd: Hkd | undefined;

@@ -3,10 +3,9 @@ import type { DesiredSettings } from './desired-state.js';
 /**
  * The settings as one flat map, every leaf keyed by its path in the spec's
  * spelling (`hkd.idle_stop`, `l7r.tls.generate`), durations in seconds;
- * without the database, which is
- * where the store itself lives rather than something the store records.
- * What the store keeps of the settings, what plan compares, and what a
- * running serve compares when it reloads the spec.
+ * without the database, which is where the store itself lives rather than
+ * something the store records. What the store keeps of the settings, what
+ * plan compares, and what a running serve compares when it reloads the spec.
  */
 export function flattenSettings(settings: DesiredSettings): Record<string, string | number | boolean> {
   const { database: _where, ...recorded } = settings;
